@@ -1,0 +1,32 @@
+# `make demo` and `make test` do all set-up themselves: a .venv with the package
+# and its dev extras, re-installed whenever pyproject.toml changes.
+PYTHON ?= $(shell sh tools/find_python.sh)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-slow bench lint notebooks clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m bayes_scaling.demo --out demo_output
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_fit.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check bayes_scaling tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,1 @@
+"""bayes_scaling: Bayesian fitting of neural scaling laws."""
