@@ -1,1 +1,48 @@
-"""bayes_scaling: Bayesian fitting of neural scaling laws."""
+"""bayes_scaling: Bayesian fitting of neural scaling laws.
+
+The common case in three lines::
+
+    import bayes_scaling as bs
+    result = bs.fit(runs_df, law="chinchilla")
+    result.optimal_allocation(C=1e24)
+
+Importing the package requests XLA host devices for parallel CPU chains and a
+persistent compilation cache (see :mod:`bayes_scaling._jax_setup`); it does not
+switch JAX to float64 globally.
+"""
+
+from ._jax_setup import configure_host_devices as _configure_host_devices
+
+_configure_host_devices()  # must precede JAX's backend start-up
+
+from ._jax_setup import configure_compilation_cache as _configure_compilation_cache  # noqa: E402
+
+_configure_compilation_cache()
+
+# NumPyro must be imported before ArviZ: importing arviz_base first leaves
+# ``numpyro.distributions.distribution`` unbound, which breaks numpyro.factor.
+import numpyro.distributions  # noqa: E402, F401
+from ._jax_setup import repair_numpyro_namespace as _repair_numpyro_namespace  # noqa: E402
+
+from .data import RunsTable, RunsTableError, load_runs  # noqa: E402
+from .diagnostics import (  # noqa: E402
+    ConvergenceWarning,
+    DivergenceWarning,
+    SamplingWarning,
+    TreeDepthWarning,
+)
+from .fit import ScalingFit, fit, load  # noqa: E402
+from .laws import Chinchilla, Kaplan, Law, PowerLaw, get_law  # noqa: E402
+from .simulate import EXAMPLE_TRUTH, example_runs, iso_flop_design, simulate  # noqa: E402
+
+_repair_numpyro_namespace()  # in case ArviZ was imported before us
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "fit", "load", "ScalingFit",
+    "load_runs", "RunsTable", "RunsTableError",
+    "Law", "Chinchilla", "Kaplan", "PowerLaw", "get_law",
+    "simulate", "iso_flop_design", "example_runs", "EXAMPLE_TRUTH",
+    "SamplingWarning", "DivergenceWarning", "ConvergenceWarning", "TreeDepthWarning",
+]

@@ -255,7 +255,7 @@ def _numeric_column(frame: pd.DataFrame, source: str, canon: str) -> np.ndarray:
     if canon in _POSITIVE_COLUMNS and (values <= 0).any():
         pos = int(np.argmax(values <= 0))
         raise RunsTableError(
-            f"{canon} must be positive, got {values[pos]!r} (zero or negative)",
+            f"{canon} must be positive, got {float(values[pos]):g} (zero or negative)",
             column=source,
             row=frame.index[pos],
         )

@@ -1,0 +1,141 @@
+"""Command line: ``bayes-scaling fit|predict|allocate|example``.
+
+Errors print as one line (``bayes-scaling: error: ...``) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _cmd_example(args: argparse.Namespace) -> None:
+    from .simulate import example_runs
+
+    runs = example_runs(seed=args.seed)
+    runs.to_csv(args.out, index=False)
+    print(f"wrote {len(runs)} simulated runs to {args.out}")
+
+
+def _cmd_fit(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .fit import fit
+    from .plotting import plot_loss_vs_compute
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"fitting the {args.law} law to {args.runs} "
+          f"({args.chains} chains x {args.warmup} warm-up + {args.draws} draws) ...",
+          file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit(args.runs, law=args.law, likelihood=args.likelihood, chains=args.chains,
+                     draws=args.draws, warmup=args.warmup, seed=args.seed,
+                     flops_factor=args.flops_factor, progress=args.progress)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    print(f"done in {time.perf_counter() - start:.1f} s: {result.runs.describe()}",
+          file=sys.stderr)
+    summary = result.summary()
+    summary.to_csv(out / "summary.csv")
+    result.to_netcdf(out / "posterior.nc")
+    ax = plot_loss_vs_compute(result)
+    ax.figure.savefig(out / "loss_vs_compute.png", dpi=150)
+    plt.close(ax.figure)
+    print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote {out / 'summary.csv'}, {out / 'posterior.nc'}, {out / 'loss_vs_compute.png'}")
+
+
+def _load(directory: str):
+    from .fit import load
+
+    path = Path(directory)
+    path = path / "posterior.nc" if path.is_dir() else path
+    if not path.exists():
+        raise FileNotFoundError(f"no fit at {path} (run 'bayes-scaling fit ... --out DIR' first)")
+    return load(path)
+
+
+def _emit(table, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(table.to_dict(orient="records")))
+    elif fmt == "csv":
+        print(table.to_csv(index=False), end="")
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    result = _load(args.fit_dir)
+    table = result.predict(N=args.N, D=args.D, C=args.C, level=args.level)
+    _emit(table, args.format)
+
+
+def _cmd_allocate(args: argparse.Namespace) -> None:
+    result = _load(args.fit_dir)
+    _emit(result.optimal_allocation(C=args.C, level=args.level), args.format)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bayes-scaling",
+                                     description="Bayesian fits of neural scaling laws.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fit", help="fit a law to a CSV/parquet of runs")
+    p.add_argument("runs", help="runs table (columns N, D, C (any two), loss)")
+    p.add_argument("--law", default="chinchilla")
+    p.add_argument("--likelihood", default="normal", choices=["normal", "student_t"])
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--flops-factor", type=float, default=6.0)
+    p.add_argument("--progress", action="store_true", help="show the sampler's progress bar")
+    p.set_defaults(func=_cmd_fit)
+
+    for name, func, helptext in (("predict", _cmd_predict, "predict loss at new sizes"),
+                                 ("allocate", _cmd_allocate, "compute-optimal allocation")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("fit_dir", help="directory written by 'fit' (or its posterior.nc)")
+        if name == "predict":
+            for size in ("N", "D", "C"):
+                p.add_argument(f"--{size}", type=float, nargs="+")
+        else:
+            p.add_argument("--C", type=float, nargs="+", required=True)
+        p.add_argument("--level", type=float, default=None)
+        p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("example", help="write the bundled simulated example runs to a CSV")
+    p.add_argument("out")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_example)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bayes-scaling`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, OSError) as error:
+        print(f"bayes-scaling: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

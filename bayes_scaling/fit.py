@@ -1,0 +1,473 @@
+"""``fit()`` and the :class:`ScalingFit` results object.
+
+The results object is immutable: methods return new tables, never modify the
+fit. The posterior is an ArviZ ``xarray.DataTree`` with groups ``posterior``,
+``sample_stats``, ``log_likelihood``, ``observed_data`` and ``constant_data``;
+everything needed to rebuild the fit is stored in the root's attributes, so
+``to_netcdf`` / :func:`load` round-trip.
+
+Intervals are equal-tailed (quantiles), 90% by default: the field reports
+90% bands, and equal-tailed intervals transform correctly under the log/exp
+maps between loss and log-loss (HDIs do not).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import arviz_base as azb
+import arviz_stats as azs
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pandas as pd
+import xarray as xr
+from numpyro.infer import log_likelihood as numpyro_log_likelihood
+
+from . import diagnostics
+from .allocation import log_optimal_allocation
+from .data import RunsTable, load_runs
+from .inference import SamplerConfig, run_nuts
+from .laws import Design, Law, get_law
+from .model import LIKELIHOODS, build_model, noise_priors
+
+__all__ = ["fit", "ScalingFit", "load", "DEFAULT_LEVEL"]
+
+#: Default credible-interval mass (equal-tailed).
+DEFAULT_LEVEL = 0.9
+_FORMAT_VERSION = 1
+
+
+def _design_for(runs: RunsTable, law: Law) -> Design:
+    log_centre = {}
+    for name in ("N", "D", "C"):
+        if name in runs.frame.columns:
+            log_centre[name] = float(np.mean(np.log(runs.column(name))))
+    loss = runs.loss
+    return Design(log_centre=log_centre, log_loss_centre=float(np.mean(np.log(loss))),
+                  min_loss=float(loss.min()))
+
+
+def _check_priors(law: Law, likelihood: str, priors: Mapping[str, Any] | None) -> dict:
+    priors = dict(priors or {})
+    dummy = Design(log_centre={"N": 0.0, "D": 0.0, "C": 0.0}, log_loss_centre=0.0, min_loss=1.0)
+    allowed = set(law.default_priors(dummy.as_arrays())) | set(law.param_names)
+    allowed |= set(noise_priors(likelihood))
+    for name, prior in priors.items():
+        if name not in allowed:
+            raise ValueError(
+                f"prior given for unknown parameter {name!r}; the {law.name} law with a "
+                f"{likelihood} likelihood has {sorted(allowed)}"
+            )
+        if not isinstance(prior, dist.Distribution):
+            raise TypeError(
+                f"prior for {name!r} must be a numpyro distribution, got {type(prior).__name__}"
+            )
+    return priors
+
+
+def _log_inputs(law: Law, runs: RunsTable) -> dict[str, jax.Array]:
+    return {name: jnp.log(jnp.asarray(runs.column(name))) for name in law.inputs}
+
+
+def _complete_sizes(
+    N: Any, D: Any, C: Any, flops_factor: float
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Broadcast the given sizes and derive the missing one from ``C = k N D``."""
+    given = {k: np.asarray(v, dtype=np.float64) for k, v in (("N", N), ("D", D), ("C", C))
+             if v is not None}
+    if not given:
+        raise ValueError("give at least one of N, D, C")
+    for name, values in given.items():
+        if not np.all(np.isfinite(values)) or np.any(values <= 0):
+            raise ValueError(f"{name} must be positive and finite")
+    arrays = dict(zip(given, np.broadcast_arrays(*given.values()), strict=True))
+    if len(arrays) == 2:
+        if "C" not in arrays:
+            arrays["C"] = flops_factor * arrays["N"] * arrays["D"]
+        elif "D" not in arrays:
+            arrays["D"] = arrays["C"] / (flops_factor * arrays["N"])
+        else:
+            arrays["N"] = arrays["C"] / (flops_factor * arrays["D"])
+    return arrays.get("N"), arrays.get("D"), arrays.get("C")
+
+
+def _quantile_columns(prefix: str, draws: np.ndarray, level: float) -> dict[str, np.ndarray]:
+    tail = (1.0 - level) / 2.0
+    lower, median, upper = np.quantile(draws, [tail, 0.5, 1.0 - tail], axis=0)
+    return {prefix: median, f"{prefix}_lower": lower, f"{prefix}_upper": upper}
+
+
+@dataclass(frozen=True, eq=False)
+class ScalingFit:
+    """Posterior of a scaling law fitted to a runs table.
+
+    Create with :func:`fit` (or :func:`load`). Attributes are read-only.
+
+    Attributes
+    ----------
+    law : Law
+    likelihood : str
+    runs : RunsTable
+        The validated runs the law was fitted to.
+    design : Design
+        Centres of the parameterisation and prior scales.
+    posterior : xarray.DataTree
+        ArviZ-convention results (posterior, sample_stats, log_likelihood,
+        observed_data, constant_data).
+    seed : int
+    level : float
+        Default interval mass of summaries and predictions.
+    """
+
+    law: Law
+    likelihood: str
+    runs: RunsTable
+    design: Design
+    posterior: xr.DataTree
+    seed: int = 0
+    level: float = DEFAULT_LEVEL
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+
+    # ------------------------------------------------------------------ draws
+    @property
+    def num_draws(self) -> int:
+        ds = self.posterior["posterior"]
+        return int(ds.sizes["chain"] * ds.sizes["draw"])
+
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior draws of ``name`` flattened over chains: shape ``(num_draws, ...)``."""
+        values = self.posterior["posterior"][name].values
+        return values.reshape((-1,) + values.shape[2:])
+
+    def param_draws(self) -> dict[str, np.ndarray]:
+        """User-facing law parameters plus noise parameters, flattened over chains."""
+        names = list(self.law.param_names) + list(noise_priors(self.likelihood))
+        return {name: self.draws(name) for name in names}
+
+    # ---------------------------------------------------------------- summary
+    def summary(self, level: float | None = None) -> pd.DataFrame:
+        """One row per parameter: mean, sd, median, interval, r_hat, ess_bulk, ess_tail.
+
+        Computed with ``arviz_stats.summary`` (rank-normalised split R-hat and
+        ESS), equal-tailed intervals at ``level``.
+        """
+        level = self.level if level is None else level
+        names = list(self.law.param_names) + list(noise_priors(self.likelihood))
+        table = azs.summary(self.posterior, var_names=names, ci_prob=level, ci_kind="eti",
+                            round_to="none")
+        lower, upper = table.columns[2], table.columns[3]
+        table = table.rename(columns={lower: "lower", upper: "upper"})
+        table.insert(2, "median", [float(np.median(self.draws(n))) for n in table.index])
+        table.attrs["level"] = level
+        return table
+
+    # -------------------------------------------------------------- predicting
+    def _log_mean_draws(self, log_inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        params = {k: jnp.asarray(v)[:, None] for k, v in self.param_draws().items()}
+        inputs = {k: jnp.asarray(v)[None, :] for k, v in log_inputs.items()}
+        with jax.enable_x64(True):
+            return np.asarray(self.law.log_mean(params, inputs))
+
+    def _noise_draws(self, shape: tuple[int, int], key: jax.Array) -> np.ndarray:
+        sigma = self.draws("sigma")[:, None]
+        with jax.enable_x64(True):
+            if self.likelihood == "student_t":
+                eps = jax.random.t(key, jnp.asarray(self.draws("nu"))[:, None], shape)
+            else:
+                eps = jax.random.normal(key, shape)
+            return np.asarray(eps) * sigma
+
+    def predict(
+        self,
+        N: Any = None,  # noqa: N803 - the field's notation
+        D: Any = None,  # noqa: N803
+        C: Any = None,  # noqa: N803
+        *,
+        level: float | None = None,
+        seed: int | None = None,
+    ) -> pd.DataFrame:
+        """Posterior predictive loss at new (N, D) or C, far outside the data if need be.
+
+        Give the law's inputs (two of N, D, C for a joint law: the third follows
+        from ``C = k N D``); arrays broadcast.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per input point: ``N``, ``D``, ``C`` (where known), ``mean``
+            and ``median`` of the loss curve, ``lower``/``upper`` (credible band
+            of the curve: parameter uncertainty), ``pred_lower``/``pred_upper``
+            (predictive band of a new run's observed loss: adds the observation
+            noise), and ``level``.
+
+        Examples
+        --------
+        >>> fit.predict(N=7e10, D=1.4e12)  # doctest: +SKIP
+        """
+        level = self.level if level is None else level
+        N, D, C = _complete_sizes(N, D, C, self.runs.flops_factor)
+        sizes = {"N": N, "D": D, "C": C}
+        missing = [name for name in self.law.inputs if sizes[name] is None]
+        if missing:
+            raise ValueError(f"the {self.law.name} law needs {', '.join(self.law.inputs)}; "
+                             f"missing {', '.join(missing)}")
+        flat = {k: np.ravel(v) for k, v in sizes.items() if v is not None}
+        log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs})
+        key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
+        log_obs = log_mean + self._noise_draws(log_mean.shape, key)
+        out = pd.DataFrame(flat)
+        curve = np.exp(log_mean)
+        out["mean"] = curve.mean(axis=0)
+        band = _quantile_columns("median", curve, level)
+        out["median"] = band["median"]
+        out["lower"], out["upper"] = band["median_lower"], band["median_upper"]
+        tail = (1.0 - level) / 2.0
+        out["pred_lower"], out["pred_upper"] = np.exp(np.quantile(log_obs, [tail, 1 - tail], axis=0))
+        out["level"] = level
+        return out
+
+    def predict_draws(self, N: Any = None, D: Any = None, C: Any = None) -> np.ndarray:  # noqa: N803
+        """Draws of the loss curve, shape ``(num_draws, num_points)`` (no observation noise)."""
+        N, D, C = _complete_sizes(N, D, C, self.runs.flops_factor)
+        sizes = {"N": N, "D": D, "C": C}
+        return np.exp(self._log_mean_draws({k: np.log(np.ravel(sizes[k]))
+                                            for k in self.law.inputs}))
+
+    # -------------------------------------------------------------- allocation
+    def allocation_draws(self, C: Any) -> dict[str, np.ndarray]:  # noqa: N803
+        """Per-draw compute-optimal ``N_opt``, ``D_opt``, ``tokens_per_param``, ``loss_opt``.
+
+        Each array has shape ``(num_draws, num_budgets)``.
+        """
+        compute = np.atleast_1d(np.asarray(C, dtype=np.float64)).ravel()
+        if not np.all(np.isfinite(compute)) or np.any(compute <= 0):
+            raise ValueError("compute budgets C must be positive and finite")
+        params = {k: jnp.asarray(v) for k, v in self.param_draws().items()}
+        with jax.enable_x64(True):
+            log_n, log_d, at_edge = log_optimal_allocation(
+                self.law, params, jnp.log(compute), float(np.log(self.runs.flops_factor))
+            )
+            pe = {k: v[:, None] for k, v in params.items()}
+            log_loss = self.law.log_mean(pe, {"N": log_n, "D": log_d})
+        edge_share = float(np.mean(np.asarray(at_edge)))
+        if edge_share > 0:
+            diagnostics.warn_allocation_edge(edge_share)
+        return {
+            "N_opt": np.exp(np.asarray(log_n)),
+            "D_opt": np.exp(np.asarray(log_d)),
+            "tokens_per_param": np.exp(np.asarray(log_d - log_n)),
+            "loss_opt": np.exp(np.asarray(log_loss)),
+        }
+
+    def optimal_allocation(self, C: Any, *, level: float | None = None) -> pd.DataFrame:  # noqa: N803
+        """Posterior of the compute-optimal allocation at each budget ``C`` (FLOPs).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per budget: ``C``; for each of ``N_opt``, ``D_opt``,
+            ``tokens_per_param`` and ``loss_opt`` the posterior median and
+            ``_lower``/``_upper`` equal-tailed bounds at ``level``.
+            Chinchilla-form laws use the closed form per draw; others a
+            numerical minimisation along ``C = k N D``.
+        """
+        level = self.level if level is None else level
+        draws = self.allocation_draws(C)
+        out = {"C": np.atleast_1d(np.asarray(C, dtype=np.float64)).ravel()}
+        for name, values in draws.items():
+            out.update(_quantile_columns(name, values, level))
+        table = pd.DataFrame(out)
+        table["level"] = level
+        return table
+
+    # ------------------------------------------------------------ persistence
+    def to_netcdf(self, path: str | os.PathLike) -> str:
+        """Write the fit (posterior and everything needed to rebuild it) to ``path``."""
+        tree = self.posterior.copy()
+        tree.attrs = {
+            **tree.attrs,
+            "bayes_scaling_format": _FORMAT_VERSION,
+            "bayes_scaling_meta": json.dumps({
+                "law": self.law.spec(),
+                "likelihood": self.likelihood,
+                "seed": self.seed,
+                "level": self.level,
+                "flops_factor": self.runs.flops_factor,
+                "column_map": dict(self.runs.column_map),
+                "derived": self.runs.derived,
+                "design": {"log_centre": dict(self.design.log_centre),
+                           "log_loss_centre": self.design.log_loss_centre,
+                           "min_loss": self.design.min_loss},
+                "sampler": {k: getattr(self.sampler, k) for k in
+                            ("chains", "draws", "warmup", "dense_mass", "target_accept",
+                             "max_tree_depth")},
+            }),
+        }
+        tree.to_netcdf(path, engine="h5netcdf")
+        return str(path)
+
+    def __repr__(self) -> str:
+        return (f"ScalingFit(law={self.law!r}, likelihood={self.likelihood!r}, "
+                f"runs={self.runs.num_runs}, draws={self.num_draws})")
+
+
+def load(path: str | os.PathLike) -> ScalingFit:
+    """Load a fit written by :meth:`ScalingFit.to_netcdf`."""
+    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    meta_text = tree.attrs.get("bayes_scaling_meta")
+    if meta_text is None:
+        raise ValueError(f"{path!s} was not written by bayes_scaling (no metadata)")
+    meta = json.loads(meta_text)
+    const = tree["constant_data"]
+    frame = pd.DataFrame({name: const[name].values for name in ("N", "D", "C", "loss")
+                          if name in const})
+    if "group" in const:
+        frame["group"] = const["group"].values.astype(str)
+    runs = RunsTable(frame=frame, flops_factor=meta["flops_factor"],
+                     column_map=meta["column_map"], derived=meta["derived"])
+    design = Design(**meta["design"])
+    return ScalingFit(law=get_law(meta["law"]), likelihood=meta["likelihood"], runs=runs,
+                      design=design, posterior=tree, seed=meta["seed"], level=meta["level"],
+                      sampler=SamplerConfig(**meta["sampler"]))
+
+
+def _to_datatree(
+    law: Law, runs: RunsTable, samples: dict[str, np.ndarray], stats: dict[str, np.ndarray],
+    log_lik: np.ndarray,
+) -> xr.DataTree:
+    posterior = {k: v for k, v in samples.items()}
+    sample_stats = {
+        "diverging": stats["diverging"],
+        "n_steps": stats["num_steps"],
+        "tree_depth": np.floor(np.log2(np.maximum(stats["num_steps"], 1))).astype(np.int64) + 1,
+        "acceptance_rate": stats["accept_prob"],
+        "energy": stats["energy"],
+        "lp": -stats["potential_energy"],
+    }
+    constant = {name: runs.column(name) for name in ("N", "D", "C", "loss")
+                if name in runs.frame.columns}
+    dims = {"log_loss": ["run"], **{k: ["run"] for k in constant}}
+    if runs.has_groups:
+        constant["group"] = runs.frame["group"].to_numpy().astype(str)
+        dims["group"] = ["run"]
+    return azb.from_dict(
+        {
+            "posterior": posterior,
+            "sample_stats": sample_stats,
+            "log_likelihood": {"log_loss": log_lik},
+            "observed_data": {"log_loss": np.log(runs.loss)},
+            "constant_data": constant,
+        },
+        dims=dims,
+        coords={"run": np.arange(runs.num_runs)},
+    )
+
+
+def fit(
+    data: pd.DataFrame | str | os.PathLike | RunsTable,
+    law: str | Law = "chinchilla",
+    *,
+    likelihood: str = "normal",
+    priors: Mapping[str, dist.Distribution] | None = None,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+    flops_factor: float = 6.0,
+    columns: Mapping[str, str] | None = None,
+    dense_mass: bool = True,
+    target_accept: float = 0.9,
+    max_tree_depth: int = 10,
+    chain_method: str | None = None,
+    progress: bool = False,
+    warn: bool = True,
+) -> ScalingFit:
+    """Fit a scaling law to a table of training runs with NUTS.
+
+    Parameters
+    ----------
+    data : DataFrame, path or RunsTable
+        Runs with columns ``N``, ``D``, ``C`` (any two), ``loss`` (aliases accepted,
+        see :func:`bayes_scaling.data.load_runs`). Never modified.
+    law : str or Law, default "chinchilla"
+        ``"chinchilla"``, ``"kaplan"``, ``"power_law_N"``/``_D``/``_C`` or a
+        :class:`~bayes_scaling.laws.Law` instance.
+    likelihood : {"normal", "student_t"}
+        Noise model of log-loss; ``"student_t"`` is robust to outlying runs.
+    priors : mapping, optional
+        ``{parameter: numpyro distribution}`` overriding defaults, e.g.
+        ``{"alpha": dist.LogNormal(jnp.log(0.34), 0.1), "A": dist.LogNormal(6, 1)}``.
+        See each law's docstring for the defaults.
+    chains, draws, warmup : int
+        NUTS chains and draws/warm-up steps per chain.
+    seed : int
+        Every random draw (initialisation, sampling, predictive noise) flows from it.
+    level : float, default 0.9
+        Default mass of equal-tailed intervals in summaries and predictions.
+    flops_factor : float, default 6
+        ``k`` in ``C = k N D``.
+    columns : mapping, optional
+        Explicit ``{canonical: source}`` column names.
+    dense_mass, target_accept, max_tree_depth, chain_method, progress
+        Sampler settings (see :class:`bayes_scaling.inference.SamplerConfig`).
+    warn : bool
+        Emit diagnostic warnings (divergences, R-hat, ESS).
+
+    Returns
+    -------
+    ScalingFit
+
+    Raises
+    ------
+    RunsTableError
+        Invalid table, missing inputs of the law, or fewer runs than the law
+        has parameters plus one.
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> runs = bs.example_runs()
+    >>> result = bs.fit(runs, law="chinchilla", seed=0)          # doctest: +SKIP
+    >>> result.summary()                                         # doctest: +SKIP
+    >>> result.optimal_allocation(C=1e24)                        # doctest: +SKIP
+    """
+    law = get_law(law)
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    priors = _check_priors(law, likelihood, priors)
+    runs = data if isinstance(data, RunsTable) else load_runs(
+        data, flops_factor=flops_factor, columns=columns)
+    num_noise = len(noise_priors(likelihood))
+    runs.require(law.inputs, min_runs=law.num_params + num_noise + 1, law=f"{law.name} law")
+    config = SamplerConfig(chains=chains, draws=draws, warmup=warmup, dense_mass=dense_mass,
+                           target_accept=target_accept, max_tree_depth=max_tree_depth,
+                           chain_method=chain_method, progress=progress)
+    design = _design_for(runs, law)
+    model = build_model(law, likelihood)
+    with jax.enable_x64(True):
+        model_kwargs = {
+            "log_inputs": _log_inputs(law, runs),
+            "log_loss": jnp.log(jnp.asarray(runs.loss)),
+            "design": design.as_arrays(),
+            "priors": priors,
+        }
+        result = run_nuts(model, model_kwargs, config, jax.random.PRNGKey(seed))
+        flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in result.samples.items()}
+        log_lik = numpyro_log_likelihood(model, flat, **model_kwargs)["log_loss"]
+    log_lik = np.asarray(log_lik).reshape(chains, draws, -1)
+    tree = _to_datatree(law, runs, result.samples, result.stats, log_lik)
+    fitted = ScalingFit(law=law, likelihood=likelihood, runs=runs, design=design,
+                        posterior=tree, seed=seed, level=level, sampler=config)
+    if warn:
+        diagnostics.check_fit(fitted)
+    return fitted
+

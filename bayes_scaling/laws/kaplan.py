@@ -1,0 +1,69 @@
+"""Kaplan et al. (2020) joint law ``L(N, D) = ((N_c/N)^(alpha_N/alpha_D) + D_c/D)^alpha_D``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import jax.numpy as jnp
+import numpyro.distributions as dist
+from jax.scipy.special import logsumexp
+
+from .base import Array, Law, Priors, exponent_prior, sample_site
+
+
+class Kaplan(Law):
+    r"""Kaplan et al. joint law (no irreducible term).
+
+    .. math:: L(N, D) = \left[\left(\frac{N_c}{N}\right)^{\alpha_N/\alpha_D}
+              + \frac{D_c}{D}\right]^{\alpha_D}
+
+    evaluated as ``alpha_D * logsumexp([(alpha_N/alpha_D)(log N_c - log N),
+    log D_c - log D])``.
+
+    Sampled sites: ``alpha_N, alpha_D ~ LogNormal(log 0.08, 0.75)``; and, to
+    decorrelate the huge critical scales from the exponents, ``log_L_N_c`` and
+    ``log_L_D_c``, the log-loss each term alone would give at the design's
+    central ``N0``/``D0`` (``log_L_N_c = alpha_N (log N_c - log N0)``), each
+    ``~ Normal(log loss_c, 1)``. ``N_c`` and ``D_c`` are reported.
+
+    The compute-optimal allocation has no closed form here: it is found per
+    posterior draw by minimisation along ``C = k N D``.
+
+    References
+    ----------
+    Kaplan et al. (2020), "Scaling Laws for Neural Language Models" (their
+    N is non-embedding parameters, alpha_N = 0.076, alpha_D = 0.095).
+    """
+
+    name: ClassVar[str] = "kaplan"
+    inputs: ClassVar[tuple[str, ...]] = ("N", "D")
+    param_names: ClassVar[tuple[str, ...]] = ("N_c", "alpha_N", "D_c", "alpha_D")
+    log_scale_params: ClassVar[tuple[str, ...]] = ("N_c", "D_c")
+
+    def default_priors(self, design):
+        return {
+            "alpha_N": exponent_prior(0.08, 0.75),
+            "alpha_D": exponent_prior(0.08, 0.75),
+            "log_L_N_c": dist.Normal(design["log_loss_centre"], 1.0),
+            "log_L_D_c": dist.Normal(design["log_loss_centre"], 1.0),
+        }
+
+    def sample_params(self, design, priors: Priors):
+        defaults = self.default_priors(design)
+        alpha_N = sample_site("alpha_N", defaults["alpha_N"], priors)
+        alpha_D = sample_site("alpha_D", defaults["alpha_D"], priors)
+        log_L_N = sample_site("log_L_N_c", defaults["log_L_N_c"], priors)
+        log_L_D = sample_site("log_L_D_c", defaults["log_L_D_c"], priors)
+        log_N_c = design["log_centre_N"] + log_L_N / alpha_N
+        log_D_c = design["log_centre_D"] + log_L_D / alpha_D
+        return {"N_c": jnp.exp(log_N_c), "alpha_N": alpha_N, "D_c": jnp.exp(log_D_c),
+                "alpha_D": alpha_D}
+
+    def log_mean(self, params: Mapping[str, Array], log_inputs: Mapping[str, Array]) -> Array:
+        alpha_N, alpha_D = params["alpha_N"], params["alpha_D"]
+        terms = jnp.broadcast_arrays(
+            alpha_N / alpha_D * (jnp.log(params["N_c"]) - log_inputs["N"]),
+            jnp.log(params["D_c"]) - log_inputs["D"],
+        )
+        return alpha_D * logsumexp(jnp.stack(terms, axis=0), axis=0)
