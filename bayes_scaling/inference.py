@@ -1,29 +1,43 @@
-"""Running NUTS: chains, devices, seeds, compiled-sampler reuse and diagnostics.
+"""Running NUTS: chains, devices, seeds, compiled-sampler reuse.
 
-Chains run in parallel on separate devices when there are enough (on CPU this
-needs host devices, configured by :mod:`bayes_scaling._jax_setup` before JAX
-starts), otherwise one after another on CPU and vectorised on accelerators.
+The sampler is NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``) driven by our
+own jitted loop instead of ``MCMC.run``: ``MCMC.run`` re-traces and recompiles
+its sampling loop on every call (a new ``pmap`` closure each time), which costs
+seconds per fit. Here one chain — initialisation, warm-up with dense mass
+adaptation, and sampling, all inside ``lax.scan`` — is a pure function of
+``(key, model_kwargs)``. It is compiled once per (model, sampler settings,
+data shapes, chain layout) and cached, so a new data set of a shape already
+seen samples without recompiling. The persistent compilation cache (see
+:mod:`bayes_scaling._jax_setup`) extends this across processes.
 
-Compiled samplers are cached per (model, sampler settings, data shapes): a
-second fit of new data with a shape already seen reuses the compiled program
-(model arguments are traced, ``jit_model_args=True``).
+Chain layouts:
+
+* ``"parallel"``: ``pmap`` over chains, one device each (CPU host devices or
+  several accelerators);
+* ``"vectorized"``: ``vmap`` over chains on one device (the default on a
+  single GPU/TPU, where lanes are free);
+* ``"sequential"``: one compiled chain called per chain (CPU with too few devices).
+
+Batched fits (:func:`run_nuts_batched`) ``vmap`` the same chain function over
+data sets as well.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import MCMC, NUTS, init_to_median
+from numpyro.infer import init_to_median
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import find_valid_initial_params, initialize_model
 
-__all__ = ["SamplerConfig", "NutsResult", "run_nuts", "choose_chain_method"]
-
-#: Sampler statistics collected per draw.
-EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy")
+__all__ = ["SamplerConfig", "NutsResult", "run_nuts", "run_nuts_batched", "choose_chain_method",
+           "compiled_sampler_count"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,7 @@ class SamplerConfig:
     chain_method : str or None
         ``"parallel"``, ``"sequential"`` or ``"vectorized"``; ``None`` chooses.
     progress : bool
-        Show NumPyro's progress bar (slower: it steps the chain from Python).
+        Print compile/sampling progress lines to stderr.
     """
 
     chains: int = 4
@@ -63,15 +77,34 @@ class SamplerConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not 0.5 <= self.target_accept < 1:
             raise ValueError(f"target_accept must be in [0.5, 1), got {self.target_accept!r}")
+        if self.chain_method not in (None, "parallel", "sequential", "vectorized"):
+            raise ValueError("chain_method must be 'parallel', 'sequential', 'vectorized' or None")
+
+    def compile_key(self) -> tuple:
+        """Settings that change the compiled program (progress does not)."""
+        return (self.draws, self.warmup, self.dense_mass, self.target_accept, self.max_tree_depth)
 
 
 @dataclass(frozen=True)
 class NutsResult:
-    """Draws grouped by chain: ``samples[name].shape == (chains, draws, ...)``."""
+    """Draws grouped by chain: ``samples[name].shape == (chains, draws, ...)``.
+
+    ``stats`` holds ``diverging``, ``num_steps``, ``accept_prob``, ``energy`` and
+    ``potential_energy`` with the same leading shape.
+    """
 
     samples: dict[str, np.ndarray]
     stats: dict[str, np.ndarray]
     chain_method: str
+
+
+class _ChainTrace(NamedTuple):
+    z: Any
+    diverging: Any
+    num_steps: Any
+    accept_prob: Any
+    energy: Any
+    potential_energy: Any
 
 
 def choose_chain_method(chains: int) -> str:
@@ -81,62 +114,138 @@ def choose_chain_method(chains: int) -> str:
     return "sequential" if jax.default_backend() == "cpu" else "vectorized"
 
 
-_MCMC_CACHE: dict[tuple, MCMC] = {}
-
-
 def _shape_signature(tree: Any) -> tuple:
     leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return (str(treedef),) + tuple((np.shape(x), np.result_type(x).str) for x in leaves)
+    return (str(treedef),) + tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves)
 
 
-def _get_mcmc(model, config: SamplerConfig, chain_method: str, signature: tuple) -> MCMC:
-    key = (model, config, chain_method, signature)
-    mcmc = _MCMC_CACHE.get(key)
-    if mcmc is None:
-        kernel = NUTS(
-            model,
-            dense_mass=config.dense_mass,
-            target_accept_prob=config.target_accept,
-            max_tree_depth=config.max_tree_depth,
-            init_strategy=init_to_median(num_samples=15),
-        )
-        mcmc = MCMC(
-            kernel,
-            num_warmup=config.warmup,
-            num_samples=config.draws,
-            num_chains=config.chains,
-            chain_method=chain_method,
-            progress_bar=config.progress,
-            jit_model_args=True,
-        )
-        _MCMC_CACHE[key] = mcmc
-    return mcmc
+def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: SamplerConfig):
+    """Build ``chain(key, model_kwargs) -> (constrained draws, _ChainTrace)`` for one chain."""
+    init_strategy = init_to_median(num_samples=15)
+    # Traced once with example arguments of this shape: gives the potential and
+    # postprocessing functions as generators of the (dynamic) model arguments.
+    info = initialize_model(jax.random.PRNGKey(0), model, model_kwargs=dict(model_kwargs),
+                            dynamic_args=True, init_strategy=init_strategy)
+    prototype = info.param_info.z
+    init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
+
+    def chain(key: jax.Array, kwargs: Mapping[str, Any]):
+        key_init, key_run = jax.random.split(key)
+        (init_params, _, _), _ = find_valid_initial_params(
+            key_init, model, init_strategy=init_strategy, model_kwargs=kwargs,
+            prototype_params=prototype)
+        state = init_kernel(init_params, config.warmup, dense_mass=config.dense_mass,
+                            target_accept_prob=config.target_accept,
+                            max_tree_depth=config.max_tree_depth, model_kwargs=kwargs,
+                            rng_key=key_run)
+
+        def warm(s, _):
+            return sample_kernel(s, model_kwargs=kwargs), None
+
+        def draw(s, _):
+            s = sample_kernel(s, model_kwargs=kwargs)
+            return s, _ChainTrace(s.z, s.diverging, s.num_steps, s.accept_prob, s.energy,
+                                  s.potential_energy)
+
+        state, _ = jax.lax.scan(warm, state, None, length=config.warmup)
+        _, trace = jax.lax.scan(draw, state, None, length=config.draws)
+        constrain = info.postprocess_fn(**kwargs)
+        return jax.vmap(constrain)(trace.z), trace
+
+    return chain
+
+
+_SAMPLERS: dict[tuple, Callable] = {}
+
+
+def compiled_sampler_count() -> int:
+    """Number of distinct compiled samplers built in this process (for compile checks)."""
+    return len(_SAMPLERS)
+
+
+def _get_runner(model, model_kwargs, config: SamplerConfig, layout: str) -> Callable:
+    key = (model, config.compile_key(), config.chains, layout, _shape_signature(dict(model_kwargs)))
+    runner = _SAMPLERS.get(key)
+    if runner is None:
+        if config.progress:
+            print(f"bayes_scaling: compiling the {getattr(model, '__name__', 'model')} sampler "
+                  f"for this data shape (once per shape) ...", file=sys.stderr, flush=True)
+        chain = _make_chain_fn(model, model_kwargs, config)
+        if layout == "parallel":
+            runner = jax.pmap(chain, in_axes=(0, None))
+        elif layout == "vectorized":
+            runner = jax.jit(jax.vmap(chain, in_axes=(0, None)))
+        elif layout == "sequential":
+            runner = jax.jit(chain)
+        elif layout == "batched":  # data sets x chains, vectorised
+            runner = jax.jit(jax.vmap(jax.vmap(chain, in_axes=(0, None)), in_axes=(0, 0)))
+        else:  # pragma: no cover - guarded by SamplerConfig
+            raise ValueError(layout)
+        _SAMPLERS[key] = runner
+    return runner
+
+
+def _to_result(samples: Mapping[str, Any], trace: _ChainTrace, layout: str) -> NutsResult:
+    stats = {name: np.asarray(getattr(trace, name)) for name in trace._fields if name != "z"}
+    return NutsResult(samples={k: np.asarray(v) for k, v in samples.items()}, stats=stats,
+                      chain_method=layout)
 
 
 def run_nuts(
-    model,
+    model: Callable,
     model_kwargs: Mapping[str, Any],
     config: SamplerConfig,
     key: jax.Array,
 ) -> NutsResult:
-    """Run NUTS on ``model(**model_kwargs)`` and return draws grouped by chain.
+    """Run NUTS chains on ``model(**model_kwargs)``; draws come back grouped by chain.
 
     Parameters
     ----------
     model : callable
-        A NumPyro model (see :func:`bayes_scaling.model.build_model`).
+        A NumPyro model (see :func:`bayes_scaling.model.build_model`); the same
+        function object for the same law and likelihood, so compiled samplers
+        are reused.
     model_kwargs : mapping
         Keyword arguments of the model (arrays and pytrees: traced, not static).
     config : SamplerConfig
     key : jax.Array
-        PRNG key; every draw of the sampler flows from it.
+        PRNG key; chain ``i`` uses ``jax.random.split(key, chains)[i]``.
     """
-    chain_method = config.chain_method or choose_chain_method(config.chains)
-    mcmc = _get_mcmc(model, config, chain_method, _shape_signature(dict(model_kwargs)))
-    with warnings.catch_warnings():
-        # NumPyro warns when chains > devices; we chose the method deliberately.
-        warnings.filterwarnings("ignore", message="There are not enough devices")
-        mcmc.run(key, extra_fields=EXTRA_FIELDS, **model_kwargs)
-    samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-    stats = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-    return NutsResult(samples=samples, stats=stats, chain_method=chain_method)
+    layout = config.chain_method or choose_chain_method(config.chains)
+    if layout == "parallel" and jax.local_device_count() < config.chains:
+        layout = choose_chain_method(1)
+    runner = _get_runner(model, model_kwargs, config, layout)
+    keys = jax.random.split(key, config.chains)
+    if config.progress:
+        print(f"bayes_scaling: sampling {config.chains} chains x ({config.warmup} warm-up + "
+              f"{config.draws} draws), {layout} ...", file=sys.stderr, flush=True)
+    if layout == "sequential":
+        outputs = []
+        for i in range(config.chains):
+            outputs.append(runner(keys[i], model_kwargs))
+            if config.progress:
+                print(f"bayes_scaling: chain {i + 1}/{config.chains} done", file=sys.stderr,
+                      flush=True)
+        samples, trace = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outputs)
+    else:
+        samples, trace = runner(keys, model_kwargs)
+    return _to_result(samples, trace, layout)
+
+
+def run_nuts_batched(
+    model: Callable,
+    batched_kwargs: Mapping[str, Any],
+    config: SamplerConfig,
+    keys: jax.Array,
+) -> NutsResult:
+    """Run NUTS on many data sets of one shape in one compiled program.
+
+    ``batched_kwargs`` has a leading data-set axis on every array leaf; ``keys``
+    has shape ``(num_datasets, 2)``. Returned arrays have shape
+    ``(num_datasets, chains, draws, ...)``.
+    """
+    one = jax.tree_util.tree_map(lambda x: x[0], dict(batched_kwargs))
+    runner = _get_runner(model, one, config, "batched")
+    chain_keys = jax.vmap(lambda k: jax.random.split(k, config.chains))(keys)
+    samples, trace = runner(chain_keys, dict(batched_kwargs))
+    return _to_result(samples, trace, "batched")
