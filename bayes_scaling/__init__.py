@@ -32,6 +32,7 @@ from .diagnostics import (  # noqa: E402
     TreeDepthWarning,
 )
 from .fit import ScalingFit, fit, load  # noqa: E402
+from .batch import FitBatch, fit_many  # noqa: E402
 from .laws import Chinchilla, Kaplan, Law, PowerLaw, get_law  # noqa: E402
 from .simulate import EXAMPLE_TRUTH, example_runs, iso_flop_design, simulate  # noqa: E402
 
@@ -40,7 +41,7 @@ _repair_numpyro_namespace()  # in case ArviZ was imported before us
 __version__ = "0.1.0"
 
 __all__ = [
-    "fit", "load", "ScalingFit",
+    "fit", "load", "ScalingFit", "fit_many", "FitBatch",
     "load_runs", "RunsTable", "RunsTableError",
     "Law", "Chinchilla", "Kaplan", "PowerLaw", "get_law",
     "simulate", "iso_flop_design", "example_runs", "EXAMPLE_TRUTH",

@@ -312,6 +312,12 @@ class ScalingFit:
         tree.to_netcdf(path, engine="h5netcdf")
         return str(path)
 
+    def plot(self, kind: str = "loss", **kwargs: Any) -> Any:
+        """Draw a figure of this fit; see :func:`bayes_scaling.plotting.plot` for the kinds."""
+        from .plotting import plot
+
+        return plot(self, kind, **kwargs)
+
     def __repr__(self) -> str:
         return (f"ScalingFit(law={self.law!r}, likelihood={self.likelihood!r}, "
                 f"runs={self.runs.num_runs}, draws={self.num_draws})")
@@ -439,20 +445,39 @@ def fit(
     >>> result.optimal_allocation(C=1e24)                        # doctest: +SKIP
     """
     law = get_law(law)
+    _check_options(likelihood, level)
+    priors = _check_priors(law, likelihood, priors)
+    config = SamplerConfig(chains=chains, draws=draws, warmup=warmup, dense_mass=dense_mass,
+                           target_accept=target_accept, max_tree_depth=max_tree_depth,
+                           chain_method=chain_method, progress=progress)
+    runs, design, model_kwargs = _prepare(data, law, likelihood, priors, flops_factor, columns)
+    model = build_model(law, likelihood)
+    with jax.enable_x64(True):
+        result = run_nuts(model, model_kwargs, config, jax.random.PRNGKey(seed))
+    fitted = _assemble(law, likelihood, runs, design, model_kwargs, result.samples,
+                       result.stats, config, seed, level)
+    if warn:
+        diagnostics.check_fit(fitted)
+    return fitted
+
+
+def _check_options(likelihood: str, level: float) -> None:
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
-    priors = _check_priors(law, likelihood, priors)
+
+
+def _prepare(
+    data: Any, law: Law, likelihood: str, priors: dict, flops_factor: float,
+    columns: Mapping[str, str] | None,
+) -> tuple[RunsTable, Design, dict[str, Any]]:
+    """Validate one runs table and build the model's (traced) keyword arguments."""
     runs = data if isinstance(data, RunsTable) else load_runs(
         data, flops_factor=flops_factor, columns=columns)
     num_noise = len(noise_priors(likelihood))
     runs.require(law.inputs, min_runs=law.num_params + num_noise + 1, law=f"{law.name} law")
-    config = SamplerConfig(chains=chains, draws=draws, warmup=warmup, dense_mass=dense_mass,
-                           target_accept=target_accept, max_tree_depth=max_tree_depth,
-                           chain_method=chain_method, progress=progress)
     design = _design_for(runs, law)
-    model = build_model(law, likelihood)
     with jax.enable_x64(True):
         model_kwargs = {
             "log_inputs": _log_inputs(law, runs),
@@ -460,14 +485,20 @@ def fit(
             "design": design.as_arrays(),
             "priors": priors,
         }
-        result = run_nuts(model, model_kwargs, config, jax.random.PRNGKey(seed))
-        flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in result.samples.items()}
-        log_lik = numpyro_log_likelihood(model, flat, **model_kwargs)["log_loss"]
-    log_lik = np.asarray(log_lik).reshape(chains, draws, -1)
-    tree = _to_datatree(law, runs, result.samples, result.stats, log_lik)
-    fitted = ScalingFit(law=law, likelihood=likelihood, runs=runs, design=design,
-                        posterior=tree, seed=seed, level=level, sampler=config)
-    if warn:
-        diagnostics.check_fit(fitted)
-    return fitted
+    return runs, design, model_kwargs
 
+
+def _assemble(
+    law: Law, likelihood: str, runs: RunsTable, design: Design, model_kwargs: Mapping[str, Any],
+    samples: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray], config: SamplerConfig,
+    seed: int, level: float,
+) -> ScalingFit:
+    """Pointwise log-likelihood, DataTree and ScalingFit from one data set's draws."""
+    model = build_model(law, likelihood)
+    with jax.enable_x64(True):
+        flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in samples.items()}
+        log_lik = numpyro_log_likelihood(model, flat, **model_kwargs)["log_loss"]
+    log_lik = np.asarray(log_lik).reshape(config.chains, config.draws, -1)
+    tree = _to_datatree(law, runs, dict(samples), dict(stats), log_lik)
+    return ScalingFit(law=law, likelihood=likelihood, runs=runs, design=design,
+                      posterior=tree, seed=seed, level=level, sampler=config)

@@ -25,6 +25,7 @@ data sets as well.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -177,8 +178,14 @@ def _get_runner(model, model_kwargs, config: SamplerConfig, layout: str) -> Call
             runner = jax.jit(jax.vmap(chain, in_axes=(0, None)))
         elif layout == "sequential":
             runner = jax.jit(chain)
-        elif layout == "batched":  # data sets x chains, vectorised
+        elif layout == "batched":  # data sets x chains, vectorised on one device
             runner = jax.jit(jax.vmap(jax.vmap(chain, in_axes=(0, None)), in_axes=(0, 0)))
+        elif layout == "batched_parallel":  # devices x data sets x chains
+            runner = jax.pmap(jax.vmap(jax.vmap(chain, in_axes=(0, None)), in_axes=(0, 0)))
+        elif layout == "mapped":  # (data set, chain) pairs one after another
+            runner = jax.jit(partial(jax.lax.map, lambda pair: chain(*pair)))
+        elif layout == "mapped_parallel":  # devices x (data set, chain) pairs in turn
+            runner = jax.pmap(partial(jax.lax.map, lambda pair: chain(*pair)))
         else:  # pragma: no cover - guarded by SamplerConfig
             raise ValueError(layout)
         _SAMPLERS[key] = runner
@@ -245,7 +252,35 @@ def run_nuts_batched(
     ``(num_datasets, chains, draws, ...)``.
     """
     one = jax.tree_util.tree_map(lambda x: x[0], dict(batched_kwargs))
-    runner = _get_runner(model, one, config, "batched")
     chain_keys = jax.vmap(lambda k: jax.random.split(k, config.chains))(keys)
-    samples, trace = runner(chain_keys, dict(batched_kwargs))
-    return _to_result(samples, trace, "batched")
+    num = int(chain_keys.shape[0])
+    devices = jax.local_device_count()
+    parallel = devices > 1 and num % devices == 0
+    if jax.default_backend() == "cpu":
+        # vmap-ed NUTS runs in lock step (every lane waits for the deepest tree), which
+        # on CPU is slower than running the (data set, chain) pairs one after another.
+        pairs = (chain_keys.reshape((num * config.chains,) + chain_keys.shape[2:]),
+                 jax.tree_util.tree_map(lambda x: jnp.repeat(x, config.chains, axis=0),
+                                        dict(batched_kwargs)))
+        layout = "mapped_parallel" if devices > 1 and (num * config.chains) % devices == 0 \
+            else "mapped"
+        runner = _get_runner(model, one, config, layout)
+        if layout == "mapped_parallel":
+            pairs = jax.tree_util.tree_map(
+                lambda x: x.reshape((devices, -1) + x.shape[1:]), pairs)
+        samples, trace = runner(pairs)
+    else:
+        layout = "batched_parallel" if parallel else "batched"
+        runner = _get_runner(model, one, config, layout)
+        inputs = (chain_keys, dict(batched_kwargs))
+        if parallel:
+            inputs = jax.tree_util.tree_map(
+                lambda x: x.reshape((devices, num // devices) + x.shape[1:]), inputs)
+        samples, trace = runner(*inputs)
+    # Back to (data set, chain, draw, ...): drop the device axis and, for the mapped
+    # layouts, unflatten the (data set, chain) pairs.
+    lead = 2 if layout.endswith("parallel") else 1
+    head = (num, config.chains) if layout.startswith("mapped") else (num,)
+    samples, trace = jax.tree_util.tree_map(lambda x: x.reshape(head + x.shape[lead:]),
+                                            (samples, trace))
+    return _to_result(samples, trace, layout)
