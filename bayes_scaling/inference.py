@@ -38,7 +38,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import find_valid_initial_params, initialize_model
 
 __all__ = ["SamplerConfig", "NutsResult", "run_nuts", "run_nuts_batched", "choose_chain_method",
-           "compiled_sampler_count"]
+           "compiled_sampler_count", "trace_count"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,9 @@ def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: Sam
     init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
 
     def chain(key: jax.Array, kwargs: Mapping[str, Any]):
+        # Runs only while JAX traces (i.e. before a compilation), never per call.
+        global _TRACE_COUNT
+        _TRACE_COUNT += 1
         key_init, key_run = jax.random.split(key)
         (init_params, _, _), _ = find_valid_initial_params(
             key_init, model, init_strategy=init_strategy, model_kwargs=kwargs,
@@ -157,11 +160,21 @@ def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: Sam
 
 
 _SAMPLERS: dict[tuple, Callable] = {}
+_TRACE_COUNT = 0
 
 
 def compiled_sampler_count() -> int:
     """Number of distinct compiled samplers built in this process (for compile checks)."""
     return len(_SAMPLERS)
+
+
+def trace_count() -> int:
+    """How often JAX has traced a chain function in this process.
+
+    A call that reuses a compiled sampler does not trace, so an unchanged count
+    across a fit proves that nothing was recompiled.
+    """
+    return _TRACE_COUNT
 
 
 def _get_runner(model, model_kwargs, config: SamplerConfig, layout: str) -> Callable:
