@@ -46,8 +46,15 @@ def main(argv: list[str] | None = None) -> None:
         print(result.predict(N=7e10, D=1.4e12).to_string(index=False))
     ax = plot_loss_vs_compute(result, C_max=1e25, targets=[1e24])
     ax.figure.savefig(out / "loss_vs_compute.png", dpi=150)
+    written = [out / "loss_vs_compute.png"]
+    for kind in ("isoflop", "frontier", "residuals"):
+        figure = result.plot(kind)
+        figure = getattr(figure, "figure", figure)
+        figure.savefig(out / f"{kind}.png", dpi=150)
+        written.append(out / f"{kind}.png")
     result.to_netcdf(out / "posterior.nc")
-    print(f"\nWrote {out / 'loss_vs_compute.png'} and {out / 'posterior.nc'}")
+    written.append(out / "posterior.nc")
+    print("\nWrote " + ", ".join(str(p) for p in written))
 
 
 if __name__ == "__main__":
