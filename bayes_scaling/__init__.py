@@ -22,8 +22,10 @@ _configure_compilation_cache()
 # NumPyro must be imported before ArviZ: importing arviz_base first leaves
 # ``numpyro.distributions.distribution`` unbound, which breaks numpyro.factor.
 import numpyro.distributions  # noqa: E402, F401
-from ._jax_setup import repair_numpyro_namespace as _repair_numpyro_namespace  # noqa: E402
 
+from ._jax_setup import repair_numpyro_namespace as _repair_numpyro_namespace  # noqa: E402
+from .batch import FitBatch, fit_many  # noqa: E402
+from .compare import Crossover, ParetoKWarning, compare_models  # noqa: E402
 from .data import RunsTable, RunsTableError, load_runs  # noqa: E402
 from .diagnostics import (  # noqa: E402
     ConvergenceWarning,
@@ -32,7 +34,7 @@ from .diagnostics import (  # noqa: E402
     TreeDepthWarning,
 )
 from .fit import ScalingFit, fit, load  # noqa: E402
-from .batch import FitBatch, fit_many  # noqa: E402
+from .groups import GroupStructure  # noqa: E402
 from .laws import Chinchilla, Kaplan, Law, PowerLaw, get_law  # noqa: E402
 from .simulate import EXAMPLE_TRUTH, example_runs, iso_flop_design, simulate  # noqa: E402
 
@@ -46,4 +48,5 @@ __all__ = [
     "Law", "Chinchilla", "Kaplan", "PowerLaw", "get_law",
     "simulate", "iso_flop_design", "example_runs", "EXAMPLE_TRUTH",
     "SamplingWarning", "DivergenceWarning", "ConvergenceWarning", "TreeDepthWarning",
+    "GroupStructure", "compare_models", "Crossover", "ParetoKWarning",
 ]

@@ -32,6 +32,7 @@ from numpyro.infer import log_likelihood as numpyro_log_likelihood
 from . import diagnostics
 from .allocation import log_optimal_allocation
 from .data import RunsTable, load_runs
+from .groups import GroupStructure, check_group_priors, group_model_kwargs, resolve_groups
 from .inference import SamplerConfig, run_nuts
 from .laws import Design, Law, get_law
 from .model import LIKELIHOODS, build_model, noise_priors
@@ -53,11 +54,15 @@ def _design_for(runs: RunsTable, law: Law) -> Design:
                   min_loss=float(loss.min()))
 
 
-def _check_priors(law: Law, likelihood: str, priors: Mapping[str, Any] | None) -> dict:
+def _check_priors(law: Law, likelihood: str, priors: Mapping[str, Any] | None,
+                  groups: GroupStructure | None = None) -> dict:
     priors = dict(priors or {})
     dummy = Design(log_centre={"N": 0.0, "D": 0.0, "C": 0.0}, log_loss_centre=0.0, min_loss=1.0)
     allowed = set(law.default_priors(dummy.as_arrays())) | set(law.param_names)
     allowed |= set(noise_priors(likelihood))
+    if groups is not None:  # spreads of pooled parameters
+        allowed |= {n for n in groups.hyper_names(law) if n.endswith("_tau")}
+        check_group_priors(law, groups, priors)
     for name, prior in priors.items():
         if name not in allowed:
             raise ValueError(
@@ -123,6 +128,9 @@ class ScalingFit:
     seed : int
     level : float
         Default interval mass of summaries and predictions.
+    groups : GroupStructure or None
+        Which parameters are shared, per group or pooled (``None``: no groups).
+        Per-group methods take ``group=`` (a label of :attr:`group_labels`).
     """
 
     law: Law
@@ -133,6 +141,7 @@ class ScalingFit:
     seed: int = 0
     level: float = DEFAULT_LEVEL
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    groups: GroupStructure | None = None
 
     # ------------------------------------------------------------------ draws
     @property
@@ -145,10 +154,59 @@ class ScalingFit:
         values = self.posterior["posterior"][name].values
         return values.reshape((-1,) + values.shape[2:])
 
-    def param_draws(self) -> dict[str, np.ndarray]:
-        """User-facing law parameters plus noise parameters, flattened over chains."""
+    def param_draws(self, group: str | None = None) -> dict[str, np.ndarray]:
+        """User-facing law parameters plus noise parameters, flattened over chains.
+
+        For a fit with groups, per-group parameters have shape
+        ``(num_draws, num_groups)`` (columns in :attr:`group_labels` order);
+        ``group=label`` gives that group's parameters, each ``(num_draws,)``.
+        """
         names = list(self.law.param_names) + list(noise_priors(self.likelihood))
-        return {name: self.draws(name) for name in names}
+        out = {name: self.draws(name) for name in names}
+        if group is None:
+            return out
+        g = self._group_position(group)
+        return {k: v[:, g] if v.ndim == 2 else v for k, v in out.items()}
+
+    # ----------------------------------------------------------------- groups
+    @property
+    def group_labels(self) -> tuple[str, ...]:
+        """Labels of the groups (``()`` for a fit without groups)."""
+        return self.runs.group_labels if self.groups is not None else ()
+
+    def _group_position(self, group: str | None) -> int:
+        if self.groups is None:
+            raise ValueError(f"group={group!r} given but this fit has no groups")
+        labels = self.group_labels
+        if group is None:
+            raise ValueError(f"this fit has groups {list(labels)}: pass group= to choose one")
+        if str(group) not in labels:
+            raise ValueError(f"unknown group {group!r}; this fit has groups {list(labels)}")
+        return labels.index(str(group))
+
+    def _params_for(self, group: str | None) -> dict[str, np.ndarray]:
+        """One set of scalar-per-draw parameters: the fit's, or group ``group``'s."""
+        if self.groups is None and group is None:
+            return self.param_draws()
+        return self.param_draws(group=group if group is not None else self._group_position(None))
+
+    def compare(self, a: str, b: str, C: Any = None, *, level: float | None = None,  # noqa: N803
+                N: Any = None, D: Any = None) -> pd.DataFrame:  # noqa: N803
+        """Loss difference of groups ``b`` vs ``a``: see :func:`bayes_scaling.compare.compare`."""
+        from . import compare as _compare
+        return _compare.compare(self, a, b, C=C, level=level, N=N, D=D)
+
+    def crossover(self, a: str, b: str, C_range: tuple[float, float] = (1e18, 1e27), *,  # noqa: N803
+                  level: float | None = None) -> Any:
+        """Where the groups' curves cross: see :func:`bayes_scaling.compare.crossover`."""
+        from . import compare as _compare
+        return _compare.crossover(self, a, b, C_range=C_range, level=level)
+
+    def group_effects(self, level: float | None = None, *, reference: str | None = None
+                      ) -> pd.DataFrame:
+        """Offsets/exponents relative to a reference group: see :mod:`bayes_scaling.compare`."""
+        from . import compare as _compare
+        return _compare.group_effects(self, level=level, reference=reference)
 
     # ---------------------------------------------------------------- summary
     def summary(self, level: float | None = None) -> pd.DataFrame:
@@ -159,17 +217,28 @@ class ScalingFit:
         """
         level = self.level if level is None else level
         names = list(self.law.param_names) + list(noise_priors(self.likelihood))
+        if self.groups is not None:  # population location and spread of pooled parameters
+            names += list(self.groups.hyper_names(self.law))
         table = azs.summary(self.posterior, var_names=names, ci_prob=level, ci_kind="eti",
                             round_to="none")
         lower, upper = table.columns[2], table.columns[3]
         table = table.rename(columns={lower: "lower", upper: "upper"})
-        table.insert(2, "median", [float(np.median(self.draws(n))) for n in table.index])
+        medians = {}
+        for name in names:  # row labels as ArviZ writes them: "A" or "A[label]"
+            values = self.draws(name)
+            if values.ndim == 1:
+                medians[name] = float(np.median(values))
+            else:
+                for g, label in enumerate(self.group_labels):
+                    medians[f"{name}[{label}]"] = float(np.median(values[:, g]))
+        table.insert(2, "median", [medians[n] for n in table.index])
         table.attrs["level"] = level
         return table
 
     # -------------------------------------------------------------- predicting
-    def _log_mean_draws(self, log_inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        params = {k: jnp.asarray(v)[:, None] for k, v in self.param_draws().items()}
+    def _log_mean_draws(self, log_inputs: Mapping[str, np.ndarray],
+                        group: str | None = None) -> np.ndarray:
+        params = {k: jnp.asarray(v)[:, None] for k, v in self._params_for(group).items()}
         inputs = {k: jnp.asarray(v)[None, :] for k, v in log_inputs.items()}
         with jax.enable_x64(True):
             return np.asarray(self.law.log_mean(params, inputs))
@@ -191,11 +260,12 @@ class ScalingFit:
         *,
         level: float | None = None,
         seed: int | None = None,
+        group: str | None = None,
     ) -> pd.DataFrame:
         """Posterior predictive loss at new (N, D) or C, far outside the data if need be.
 
         Give the law's inputs (two of N, D, C for a joint law: the third follows
-        from ``C = k N D``); arrays broadcast.
+        from ``C = k N D``); arrays broadcast. A fit with groups needs ``group=``.
 
         Returns
         -------
@@ -218,7 +288,7 @@ class ScalingFit:
             raise ValueError(f"the {self.law.name} law needs {', '.join(self.law.inputs)}; "
                              f"missing {', '.join(missing)}")
         flat = {k: np.ravel(v) for k, v in sizes.items() if v is not None}
-        log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs})
+        log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}, group)
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
         log_obs = log_mean + self._noise_draws(log_mean.shape, key)
         out = pd.DataFrame(flat)
@@ -232,23 +302,25 @@ class ScalingFit:
         out["level"] = level
         return out
 
-    def predict_draws(self, N: Any = None, D: Any = None, C: Any = None) -> np.ndarray:  # noqa: N803
+    def predict_draws(self, N: Any = None, D: Any = None, C: Any = None,  # noqa: N803
+                      *, group: str | None = None) -> np.ndarray:
         """Draws of the loss curve, shape ``(num_draws, num_points)`` (no observation noise)."""
         N, D, C = _complete_sizes(N, D, C, self.runs.flops_factor)
         sizes = {"N": N, "D": D, "C": C}
         return np.exp(self._log_mean_draws({k: np.log(np.ravel(sizes[k]))
-                                            for k in self.law.inputs}))
+                                            for k in self.law.inputs}, group))
 
     # -------------------------------------------------------------- allocation
-    def allocation_draws(self, C: Any) -> dict[str, np.ndarray]:  # noqa: N803
+    def allocation_draws(self, C: Any, *, group: str | None = None) -> dict[str, np.ndarray]:  # noqa: N803
         """Per-draw compute-optimal ``N_opt``, ``D_opt``, ``tokens_per_param``, ``loss_opt``.
 
-        Each array has shape ``(num_draws, num_budgets)``.
+        Each array has shape ``(num_draws, num_budgets)``. A fit with groups
+        needs ``group=``.
         """
         compute = np.atleast_1d(np.asarray(C, dtype=np.float64)).ravel()
         if not np.all(np.isfinite(compute)) or np.any(compute <= 0):
             raise ValueError("compute budgets C must be positive and finite")
-        params = {k: jnp.asarray(v) for k, v in self.param_draws().items()}
+        params = {k: jnp.asarray(v) for k, v in self._params_for(group).items()}
         with jax.enable_x64(True):
             log_n, log_d, at_edge = log_optimal_allocation(
                 self.law, params, jnp.log(compute), float(np.log(self.runs.flops_factor))
@@ -265,7 +337,8 @@ class ScalingFit:
             "loss_opt": np.exp(np.asarray(log_loss)),
         }
 
-    def optimal_allocation(self, C: Any, *, level: float | None = None) -> pd.DataFrame:  # noqa: N803
+    def optimal_allocation(self, C: Any, *, level: float | None = None,  # noqa: N803
+                           group: str | None = None) -> pd.DataFrame:
         """Posterior of the compute-optimal allocation at each budget ``C`` (FLOPs).
 
         Returns
@@ -278,7 +351,7 @@ class ScalingFit:
             numerical minimisation along ``C = k N D``.
         """
         level = self.level if level is None else level
-        draws = self.allocation_draws(C)
+        draws = self.allocation_draws(C, group=group)
         out = {"C": np.atleast_1d(np.asarray(C, dtype=np.float64)).ravel()}
         for name, values in draws.items():
             out.update(_quantile_columns(name, values, level))
@@ -304,6 +377,7 @@ class ScalingFit:
                 "design": {"log_centre": dict(self.design.log_centre),
                            "log_loss_centre": self.design.log_loss_centre,
                            "min_loss": self.design.min_loss},
+                "groups": None if self.groups is None else self.groups.as_dict(),
                 "sampler": {k: getattr(self.sampler, k) for k in
                             ("chains", "draws", "warmup", "dense_mass", "target_accept",
                              "max_tree_depth")},
@@ -338,14 +412,18 @@ def load(path: str | os.PathLike) -> ScalingFit:
     runs = RunsTable(frame=frame, flops_factor=meta["flops_factor"],
                      column_map=meta["column_map"], derived=meta["derived"])
     design = Design(**meta["design"])
-    return ScalingFit(law=get_law(meta["law"]), likelihood=meta["likelihood"], runs=runs,
+    law = get_law(meta["law"])
+    groups = meta.get("groups")
+    groups = None if groups is None else GroupStructure(
+        tuple((name, groups[name]) for name in law.param_names))
+    return ScalingFit(law=law, likelihood=meta["likelihood"], runs=runs,
                       design=design, posterior=tree, seed=meta["seed"], level=meta["level"],
-                      sampler=SamplerConfig(**meta["sampler"]))
+                      sampler=SamplerConfig(**meta["sampler"]), groups=groups)
 
 
 def _to_datatree(
     law: Law, runs: RunsTable, samples: dict[str, np.ndarray], stats: dict[str, np.ndarray],
-    log_lik: np.ndarray,
+    log_lik: np.ndarray, groups: GroupStructure | None = None,
 ) -> xr.DataTree:
     posterior = {k: v for k, v in samples.items()}
     sample_stats = {
@@ -359,9 +437,13 @@ def _to_datatree(
     constant = {name: runs.column(name) for name in ("N", "D", "C", "loss")
                 if name in runs.frame.columns}
     dims = {"log_loss": ["run"], **{k: ["run"] for k in constant}}
+    coords: dict[str, Any] = {"run": np.arange(runs.num_runs)}
     if runs.has_groups:
         constant["group"] = runs.frame["group"].to_numpy().astype(str)
         dims["group"] = ["run"]
+    if groups is not None:  # per-group posterior variables: dim "group", labels as coords
+        dims.update({name: ["group"] for name in groups.group_var_names(law) if name in posterior})
+        coords["group"] = list(runs.group_labels)
     return azb.from_dict(
         {
             "posterior": posterior,
@@ -371,7 +453,7 @@ def _to_datatree(
             "constant_data": constant,
         },
         dims=dims,
-        coords={"run": np.arange(runs.num_runs)},
+        coords=coords,
     )
 
 
@@ -394,6 +476,7 @@ def fit(
     chain_method: str | None = None,
     progress: bool = False,
     warn: bool = True,
+    groups: Any = None,
 ) -> ScalingFit:
     """Fit a scaling law to a table of training runs with NUTS.
 
@@ -425,6 +508,13 @@ def fit(
         Sampler settings (see :class:`bayes_scaling.inference.SamplerConfig`).
     warn : bool
         Emit diagnostic warnings (divergences, R-hat, ESS).
+    groups : None, False, str, mapping or GroupStructure
+        For a table with a ``group`` column: which law parameters are
+        ``"shared"``, ``"separate"`` per group or ``"pooled"`` (hierarchical),
+        e.g. ``{"alpha": "shared", "beta": "shared", "A": "pooled", "B": "pooled"}``
+        (parameters not named keep the default). Default: exponents and ``E``
+        shared, offsets separate per group. ``False`` ignores the group column.
+        See :mod:`bayes_scaling.groups`.
 
     Returns
     -------
@@ -446,16 +536,20 @@ def fit(
     """
     law = get_law(law)
     _check_options(likelihood, level)
-    priors = _check_priors(law, likelihood, priors)
+    runs = data if isinstance(data, RunsTable) else load_runs(
+        data, flops_factor=flops_factor, columns=columns)
+    structure = resolve_groups(law, groups, has_groups=runs.has_groups)
+    priors = _check_priors(law, likelihood, priors, structure)
     config = SamplerConfig(chains=chains, draws=draws, warmup=warmup, dense_mass=dense_mass,
                            target_accept=target_accept, max_tree_depth=max_tree_depth,
                            chain_method=chain_method, progress=progress)
-    runs, design, model_kwargs = _prepare(data, law, likelihood, priors, flops_factor, columns)
-    model = build_model(law, likelihood)
+    runs, design, model_kwargs = _prepare(runs, law, likelihood, priors, flops_factor, columns,
+                                          groups=structure)
+    model = build_model(law, likelihood, structure)
     with jax.enable_x64(True):
         result = run_nuts(model, model_kwargs, config, jax.random.PRNGKey(seed))
     fitted = _assemble(law, likelihood, runs, design, model_kwargs, result.samples,
-                       result.stats, config, seed, level)
+                       result.stats, config, seed, level, groups=structure)
     if warn:
         diagnostics.check_fit(fitted)
     return fitted
@@ -470,13 +564,14 @@ def _check_options(likelihood: str, level: float) -> None:
 
 def _prepare(
     data: Any, law: Law, likelihood: str, priors: dict, flops_factor: float,
-    columns: Mapping[str, str] | None,
+    columns: Mapping[str, str] | None, *, groups: GroupStructure | None = None,
 ) -> tuple[RunsTable, Design, dict[str, Any]]:
     """Validate one runs table and build the model's (traced) keyword arguments."""
     runs = data if isinstance(data, RunsTable) else load_runs(
         data, flops_factor=flops_factor, columns=columns)
     num_noise = len(noise_priors(likelihood))
-    runs.require(law.inputs, min_runs=law.num_params + num_noise + 1, law=f"{law.name} law")
+    num_law = law.num_params if groups is None else groups.num_free(len(runs.group_labels))
+    runs.require(law.inputs, min_runs=num_law + num_noise + 1, law=f"{law.name} law")
     design = _design_for(runs, law)
     with jax.enable_x64(True):
         model_kwargs = {
@@ -485,20 +580,22 @@ def _prepare(
             "design": design.as_arrays(),
             "priors": priors,
         }
+        if groups is not None:
+            model_kwargs["groups"] = group_model_kwargs(runs)
     return runs, design, model_kwargs
 
 
 def _assemble(
     law: Law, likelihood: str, runs: RunsTable, design: Design, model_kwargs: Mapping[str, Any],
     samples: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray], config: SamplerConfig,
-    seed: int, level: float,
+    seed: int, level: float, *, groups: GroupStructure | None = None,
 ) -> ScalingFit:
     """Pointwise log-likelihood, DataTree and ScalingFit from one data set's draws."""
-    model = build_model(law, likelihood)
+    model = build_model(law, likelihood, groups)
     with jax.enable_x64(True):
         flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in samples.items()}
         log_lik = numpyro_log_likelihood(model, flat, **model_kwargs)["log_loss"]
     log_lik = np.asarray(log_lik).reshape(config.chains, config.draws, -1)
-    tree = _to_datatree(law, runs, dict(samples), dict(stats), log_lik)
+    tree = _to_datatree(law, runs, dict(samples), dict(stats), log_lik, groups)
     return ScalingFit(law=law, likelihood=likelihood, runs=runs, design=design,
-                      posterior=tree, seed=seed, level=level, sampler=config)
+                      posterior=tree, seed=seed, level=level, sampler=config, groups=groups)

@@ -14,20 +14,27 @@ heavy tails as well as near-normal).
 
 Every data-dependent quantity (inputs, centres, priors) is a model *argument*,
 so one compiled sampler serves every data set of the same shape.
+
+Groups (architectures, optimisers, data mixtures) fit one joint model whose
+parameters are shared, per group or partially pooled: see
+:mod:`bayes_scaling.groups`.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpyro
 import numpyro.distributions as dist
 
 from .laws import Law
 
-__all__ = ["LIKELIHOODS", "build_model", "noise_priors"]
+if TYPE_CHECKING:
+    from .groups import GroupStructure
+
+__all__ = ["LIKELIHOODS", "build_model", "noise_priors", "observe"]
 
 LIKELIHOODS = ("normal", "student_t")
 
@@ -40,9 +47,15 @@ def noise_priors(likelihood: str) -> dict[str, dist.Distribution]:
     return priors
 
 
-@functools.lru_cache(maxsize=None)
-def build_model(law: Law, likelihood: str = "normal") -> Callable[..., None]:
+def build_model(
+    law: Law, likelihood: str = "normal", groups: GroupStructure | None = None
+) -> Callable[..., None]:
     """Return the NumPyro model function for ``law`` and ``likelihood`` (cached).
+
+    With ``groups`` (a hashable :class:`bayes_scaling.groups.GroupStructure`)
+    the joint model over groups of :func:`bayes_scaling.groups.build_grouped_model`
+    is returned instead; it takes one more argument, ``groups`` (run-to-group
+    index and per-group run counts).
 
     The returned ``model(log_inputs, log_loss, design, priors)`` takes
 
@@ -54,6 +67,27 @@ def build_model(law: Law, likelihood: str = "normal") -> Callable[..., None]:
     The same function object is returned for the same ``(law, likelihood)``,
     which lets compiled samplers be reused.
     """
+    if groups is not None:
+        from .groups import build_grouped_model  # groups builds on this module
+
+        return build_grouped_model(law, likelihood, groups)
+    return _build_model(law, likelihood)
+
+
+def observe(likelihood: str, mean: Any, log_loss: Any, priors: Mapping[str, dist.Distribution]):
+    """Noise sites and the ``log_loss`` likelihood around ``mean`` (log-space)."""
+    defaults = noise_priors(likelihood)
+    sigma = numpyro.sample("sigma", priors.get("sigma", defaults["sigma"]))
+    if likelihood == "student_t":
+        nu = numpyro.sample("nu", priors.get("nu", defaults["nu"]))
+        obs_dist = dist.StudentT(nu, mean, sigma)
+    else:
+        obs_dist = dist.Normal(mean, sigma)
+    numpyro.sample("log_loss", obs_dist, obs=log_loss)
+
+
+@functools.cache
+def _build_model(law: Law, likelihood: str) -> Callable[..., None]:
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
 
@@ -69,14 +103,7 @@ def build_model(law: Law, likelihood: str = "normal") -> Callable[..., None]:
             if name not in sampled:  # derived (e.g. A from log_A_c): record it too
                 numpyro.deterministic(name, params[name])
         mean = law.log_mean(params, log_inputs)
-        defaults = noise_priors(likelihood)
-        sigma = numpyro.sample("sigma", priors.get("sigma", defaults["sigma"]))
-        if likelihood == "student_t":
-            nu = numpyro.sample("nu", priors.get("nu", defaults["nu"]))
-            obs_dist = dist.StudentT(nu, mean, sigma)
-        else:
-            obs_dist = dist.Normal(mean, sigma)
-        numpyro.sample("log_loss", obs_dist, obs=log_loss)
+        observe(likelihood, mean, log_loss, priors)
 
     model.__name__ = f"{law.name}_{likelihood}_model"
     return model

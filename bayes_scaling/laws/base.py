@@ -24,7 +24,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import jax.numpy as jnp
 import numpyro
@@ -66,6 +66,17 @@ def sample_site(name: str, default: dist.Distribution, priors: Priors) -> Array:
     return numpyro.sample(name, priors.get(name, default))
 
 
+class SiteSampler(Protocol):
+    """How a law samples one site: ``site(name, default_prior, priors) -> value``.
+
+    :func:`sample_site` (one scalar per site) is the default; grouped models
+    (:mod:`bayes_scaling.groups`) pass a sampler that returns one value per
+    group (shape ``(num_groups,)``) for per-group or partially pooled sites.
+    """
+
+    def __call__(self, name: str, default: dist.Distribution, priors: Priors) -> Array: ...
+
+
 def sample_centred_offset(
     name: str,
     *,
@@ -73,6 +84,7 @@ def sample_centred_offset(
     exponent: Array,
     log_x0: Array,
     priors: Priors,
+    site: SiteSampler = sample_site,
 ) -> Array:
     """Sample the log of a power-law term at the design centre; return ``log`` of its offset.
 
@@ -91,20 +103,23 @@ def sample_centred_offset(
     priors : mapping
         User priors; a prior on ``name`` itself (on ``A``, positive support) is
         honoured exactly through a factor.
+    site : SiteSampler
+        Samples the site (default :func:`sample_site`; per-group in grouped models).
 
     Returns
     -------
     log_offset : array
         ``log A = log A_c + alpha log x0``.
     """
-    site = f"log_{name}_c"
+    site_name = f"log_{name}_c"
     if name in priors:
-        log_c = numpyro.sample(site, dist.ImproperUniform(dist.constraints.real, (), ()))
+        log_c = site(site_name, dist.ImproperUniform(dist.constraints.real, (), ()), {})
         log_offset = log_c + exponent * log_x0
         # density over log A = p_A(A) * A; d log A / d log A_c = 1 given alpha.
-        numpyro.factor(f"{name}_prior", priors[name].log_prob(jnp.exp(log_offset)) + log_offset)
+        numpyro.factor(f"{name}_prior",
+                       jnp.sum(priors[name].log_prob(jnp.exp(log_offset)) + log_offset))
         return log_offset
-    log_c = sample_site(site, default_log_centre_prior, priors)
+    log_c = site(site_name, default_log_centre_prior, priors)
     return log_c + exponent * log_x0
 
 
@@ -116,6 +131,9 @@ class Law(abc.ABC):
     param_names: ClassVar[tuple[str, ...]]
     #: Parameters whose value is a positive scale better summarised on log axes.
     log_scale_params: ClassVar[tuple[str, ...]] = ()
+    #: Offset parameters -> the sampled site that carries them (e.g. ``A -> log_A_c``);
+    #: parameters not listed are sampled under their own name.
+    offset_sites: ClassVar[Mapping[str, str]] = {}
     has_closed_form_allocation: ClassVar[bool] = False
 
     @abc.abstractmethod
@@ -126,8 +144,18 @@ class Law(abc.ABC):
         """
 
     @abc.abstractmethod
-    def sample_params(self, design: dict[str, Array], priors: Priors) -> dict[str, Array]:
-        """Sample the law's sites (inside a NumPyro model); return user-facing parameters."""
+    def sample_params(
+        self, design: dict[str, Array], priors: Priors, site: SiteSampler = sample_site
+    ) -> dict[str, Array]:
+        """Sample the law's sites (inside a NumPyro model); return user-facing parameters.
+
+        Every site goes through ``site`` (see :class:`SiteSampler`), so grouped
+        models can give a site one value per group; parameters then broadcast.
+        """
+
+    def site_of(self, param: str) -> str:
+        """Name of the sampled site that carries user-facing parameter ``param``."""
+        return self.offset_sites.get(param, param)
 
     @abc.abstractmethod
     def log_mean(self, params: Mapping[str, Array], log_inputs: Mapping[str, Array]) -> Array:

@@ -56,6 +56,7 @@ class Chinchilla(Law):
     inputs: ClassVar[tuple[str, ...]] = ("N", "D")
     param_names: ClassVar[tuple[str, ...]] = ("E", "A", "alpha", "B", "beta")
     log_scale_params: ClassVar[tuple[str, ...]] = ("A", "B")
+    offset_sites: ClassVar[dict[str, str]] = {"A": "log_A_c", "B": "log_B_c"}
     has_closed_form_allocation: ClassVar[bool] = True
 
     def default_priors(self, design):
@@ -67,15 +68,17 @@ class Chinchilla(Law):
             "log_B_c": log_term_prior(design["log_loss_centre"]),
         }
 
-    def sample_params(self, design, priors: Priors):
+    def sample_params(self, design, priors: Priors, site=sample_site):
         defaults = self.default_priors(design)
-        E = sample_site("E", defaults["E"], priors)
-        alpha = sample_site("alpha", defaults["alpha"], priors)
-        beta = sample_site("beta", defaults["beta"], priors)
+        E = site("E", defaults["E"], priors)
+        alpha = site("alpha", defaults["alpha"], priors)
+        beta = site("beta", defaults["beta"], priors)
         log_A = sample_centred_offset("A", default_log_centre_prior=defaults["log_A_c"],
-                                      exponent=alpha, log_x0=design["log_centre_N"], priors=priors)
+                                      exponent=alpha, log_x0=design["log_centre_N"], priors=priors,
+                                      site=site)
         log_B = sample_centred_offset("B", default_log_centre_prior=defaults["log_B_c"],
-                                      exponent=beta, log_x0=design["log_centre_D"], priors=priors)
+                                      exponent=beta, log_x0=design["log_centre_D"], priors=priors,
+                                      site=site)
         return {"E": E, "A": jnp.exp(log_A), "alpha": alpha, "B": jnp.exp(log_B), "beta": beta}
 
     def log_mean(self, params: Mapping[str, Array], log_inputs: Mapping[str, Array]) -> Array:

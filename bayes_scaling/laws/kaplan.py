@@ -40,6 +40,7 @@ class Kaplan(Law):
     inputs: ClassVar[tuple[str, ...]] = ("N", "D")
     param_names: ClassVar[tuple[str, ...]] = ("N_c", "alpha_N", "D_c", "alpha_D")
     log_scale_params: ClassVar[tuple[str, ...]] = ("N_c", "D_c")
+    offset_sites: ClassVar[dict[str, str]] = {"N_c": "log_L_N_c", "D_c": "log_L_D_c"}
 
     def default_priors(self, design):
         return {
@@ -49,12 +50,12 @@ class Kaplan(Law):
             "log_L_D_c": dist.Normal(design["log_loss_centre"], 1.0),
         }
 
-    def sample_params(self, design, priors: Priors):
+    def sample_params(self, design, priors: Priors, site=sample_site):
         defaults = self.default_priors(design)
-        alpha_N = sample_site("alpha_N", defaults["alpha_N"], priors)
-        alpha_D = sample_site("alpha_D", defaults["alpha_D"], priors)
-        log_L_N = sample_site("log_L_N_c", defaults["log_L_N_c"], priors)
-        log_L_D = sample_site("log_L_D_c", defaults["log_L_D_c"], priors)
+        alpha_N = site("alpha_N", defaults["alpha_N"], priors)
+        alpha_D = site("alpha_D", defaults["alpha_D"], priors)
+        log_L_N = site("log_L_N_c", defaults["log_L_N_c"], priors)
+        log_L_D = site("log_L_D_c", defaults["log_L_D_c"], priors)
         log_N_c = design["log_centre_N"] + log_L_N / alpha_N
         log_D_c = design["log_centre_D"] + log_L_D / alpha_D
         return {"N_c": jnp.exp(log_N_c), "alpha_N": alpha_N, "D_c": jnp.exp(log_D_c),

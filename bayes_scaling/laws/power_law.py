@@ -42,6 +42,7 @@ class PowerLaw(Law):
     name: ClassVar[str] = "power_law"
     param_names: ClassVar[tuple[str, ...]] = ("E", "A", "alpha")
     log_scale_params: ClassVar[tuple[str, ...]] = ("A",)
+    offset_sites: ClassVar[dict[str, str]] = {"A": "log_A_c"}
 
     def __init__(self, x: str = "C"):
         if x not in _EXPONENT_MEDIAN:
@@ -62,13 +63,13 @@ class PowerLaw(Law):
             "log_A_c": log_term_prior(design["log_loss_centre"], share=0.5),
         }
 
-    def sample_params(self, design, priors: Priors):
+    def sample_params(self, design, priors: Priors, site=sample_site):
         defaults = self.default_priors(design)
-        E = sample_site("E", defaults["E"], priors)
-        alpha = sample_site("alpha", defaults["alpha"], priors)
+        E = site("E", defaults["E"], priors)
+        alpha = site("alpha", defaults["alpha"], priors)
         log_A = sample_centred_offset("A", default_log_centre_prior=defaults["log_A_c"],
                                       exponent=alpha, log_x0=design[f"log_centre_{self.x}"],
-                                      priors=priors)
+                                      priors=priors, site=site)
         return {"E": E, "A": jnp.exp(log_A), "alpha": alpha}
 
     def log_mean(self, params: Mapping[str, Array], log_inputs: Mapping[str, Array]) -> Array:
