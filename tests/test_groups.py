@@ -42,12 +42,15 @@ def _runs(truth, seed, budgets=BUDGETS, runs_per_budget=8, noise=0.01, law="chin
     return bs.simulate(law, truth, N=design["N"], D=design["D"], noise=noise, seed=seed)
 
 
-def _three_groups(truth_b, seed):
-    """a and b: 40 runs each on 5 iso-FLOP lines; c: like a, only 8 runs on 2 lines."""
+def _offsets_data(seed):
+    """a and b (b's A 10% lower): 40 runs each on 5 iso-FLOP lines; c: like a, only 8 runs
+    on 2 lines; d: an exact copy of a's runs (identical groups, identical data)."""
+    a = _runs(TRUTH, seed).assign(group="a")
     return pd.concat([
-        _runs(TRUTH, seed).assign(group="a"),
-        _runs(truth_b, seed + 1).assign(group="b"),
+        a,
+        _runs(OFFSET_B, seed + 1).assign(group="b"),
         _runs(TRUTH, seed + 2, budgets=(4e18, 6.4e19), runs_per_budget=4).assign(group="c"),
+        a.assign(group="d"),
     ], ignore_index=True)
 
 
@@ -83,7 +86,7 @@ def _true_multiplier(params_a, params_b, c):
 @pytest.fixture(scope="module")
 def offsets_fit():
     """Offset-only differences, default structure (exponents and E shared, offsets separate)."""
-    return bs.fit(_three_groups(OFFSET_B, seed=10), seed=0, **SMALL)
+    return bs.fit(_offsets_data(seed=10), seed=0, **SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -198,18 +201,18 @@ def test_group_argument_errors():
 def test_posterior_has_group_dimension(offsets_fit, tmp_path):
     fit = offsets_fit
     post = fit.posterior["posterior"]
-    assert fit.group_labels == ("a", "b", "c")
-    assert list(post["group"].values) == ["a", "b", "c"]
+    assert fit.group_labels == ("a", "b", "c", "d")
+    assert list(post["group"].values) == ["a", "b", "c", "d"]
     assert post["A"].dims == ("chain", "draw", "group")
     assert post["log_B_c"].dims == ("chain", "draw", "group")
     assert post["alpha"].dims == ("chain", "draw")
     assert fit.posterior["log_likelihood"]["log_loss"].dims == ("chain", "draw", "run")
     assert int(fit.posterior["sample_stats"]["diverging"].sum()) == 0
     summary = fit.summary()
-    assert {"A[a]", "A[b]", "A[c]", "alpha", "E", "sigma"} <= set(summary.index)
+    assert {"A[a]", "A[b]", "A[c]", "A[d]", "alpha", "E", "sigma"} <= set(summary.index)
     assert (summary["r_hat"] < 1.01).all()
     params = fit.param_draws()
-    assert params["A"].shape == (fit.num_draws, 3) and params["alpha"].shape == (fit.num_draws,)
+    assert params["A"].shape == (fit.num_draws, 4) and params["alpha"].shape == (fit.num_draws,)
     assert fit.param_draws(group="b")["A"].shape == (fit.num_draws,)
     with pytest.raises(ValueError, match="pass group="):
         fit.predict(N=1e9, D=2e10)
@@ -229,7 +232,7 @@ def test_offset_difference_recovered(offsets_fit):
     a_b = effects.loc[("A", "b")]
     assert a_b["lower"] < np.log(0.9) < a_b["upper"] < 0, a_b.to_dict()
     assert a_b["p_positive"] < 0.01
-    for key in (("A", "c"), ("B", "b"), ("B", "c")):  # no true difference
+    for key in (("A", "c"), ("A", "d"), ("B", "b"), ("B", "c"), ("B", "d")):  # none true
         row = effects.loc[key]
         assert row["lower"] < 0 < row["upper"], (key, row.to_dict())
     assert set(effects.index.get_level_values("parameter")) == {"A", "B"}  # exponents shared
@@ -248,11 +251,17 @@ def test_compare_clear_win_and_identical_groups(offsets_fit):
     assert np.all(optimal["multiplier_upper"] < 1) and np.all(optimal["p_reachable"] == 1)
     fixed = table[table["allocation"] == "fixed N"]
     assert len(fixed) == 3 and np.all(fixed["N"] == 1e9) and np.all(fixed["p_b_better"] > 0.95)
-    # c is generated exactly like a: no clear winner. (Under a true tie P(better) is
-    # roughly uniform over data sets; this fixed seed is a regression check.)
-    tie = offsets_fit.compare("a", "c", C=budgets)
-    assert np.all((tie["p_b_better"] > 0.2) & (tie["p_b_better"] < 0.8)), tie
-    assert np.all((tie["diff_lower"] < 0) & (tie["diff_upper"] > 0))
+    # d has a's very runs: the joint posterior is symmetric in a and d, so P(d better)
+    # is 0.5 up to Monte Carlo error (sd ~0.02 at ~1000 effective draws).
+    tie = offsets_fit.compare("a", "d", C=budgets)
+    assert np.all((tie["p_b_better"] > 0.4) & (tie["p_b_better"] < 0.6)), tie
+    assert np.all((tie["multiplier_lower"] < 1) & (tie["multiplier_upper"] > 1))
+    # c is generated like a from independent noise and only 8 runs: no clear winner.
+    # (Under a true tie P(better) is roughly uniform over data sets, so only the 99%
+    # interval of the difference is checked: it contains 0.)
+    tie = offsets_fit.compare("a", "c", C=budgets, level=0.99)
+    assert np.all((tie["diff_lower"] < 0) & (tie["diff_upper"] > 0)), tie
+    assert np.all((tie["p_b_better"] > 0.01) & (tie["p_b_better"] < 0.99)), tie
 
 
 def test_no_crossover_for_offset_only_differences(offsets_fit):
@@ -297,7 +306,7 @@ def test_compare_models_warns_on_high_pareto_k(steeper_shared_fit, offsets_fit):
     """A gross outlier run is influential: its Pareto k is high and a ParetoKWarning names it."""
     with pytest.raises(ValueError, match="different runs"):
         bs.compare_models({"x": steeper_shared_fit, "y": offsets_fit})
-    runs = _three_groups(OFFSET_B, seed=10)
+    runs = _offsets_data(seed=10)
     runs.loc[5, "loss"] *= 1.25  # one run 25% above its curve (noise is 1%)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
@@ -382,7 +391,7 @@ def test_group_plots(offsets_fit, steeper_fit):
     )
 
     ax = plot_group_effects(offsets_fit)
-    assert len([a for a in ax.lines if a.get_gid() == "effects"]) == 2 * 4
+    assert len([a for a in ax.lines if a.get_gid() == "effects"]) == 2 * 2 * 3
     ax = plot_loss_difference(steeper_fit, "a", "b", C_range=(1e18, 1e24), num=20)
     assert {"median", "band90", "band50", "reference"} <= {a.get_gid() for a in
                                                           ax.get_children()}
