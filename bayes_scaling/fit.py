@@ -27,6 +27,7 @@ import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 import xarray as xr
+from numpyro.infer import Predictive
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
 from . import diagnostics
@@ -477,6 +478,7 @@ def fit(
     progress: bool = False,
     warn: bool = True,
     groups: Any = None,
+    posterior_predictive: bool = False,
 ) -> ScalingFit:
     """Fit a scaling law to a table of training runs with NUTS.
 
@@ -508,6 +510,9 @@ def fit(
         Sampler settings (see :class:`bayes_scaling.inference.SamplerConfig`).
     warn : bool
         Emit diagnostic warnings (divergences, R-hat, ESS).
+    posterior_predictive : bool, default False
+        Also store replicated log-losses of the observed runs (one per draw) in
+        the ``posterior_predictive`` group, for posterior predictive checks.
     groups : None, False, str, mapping or GroupStructure
         For a table with a ``group`` column: which law parameters are
         ``"shared"``, ``"separate"`` per group or ``"pooled"`` (hierarchical),
@@ -549,7 +554,8 @@ def fit(
     with jax.enable_x64(True):
         result = run_nuts(model, model_kwargs, config, jax.random.PRNGKey(seed))
     fitted = _assemble(law, likelihood, runs, design, model_kwargs, result.samples,
-                       result.stats, config, seed, level, groups=structure)
+                       result.stats, config, seed, level, groups=structure,
+                       posterior_predictive=posterior_predictive)
     if warn:
         diagnostics.check_fit(fitted)
     return fitted
@@ -589,13 +595,24 @@ def _assemble(
     law: Law, likelihood: str, runs: RunsTable, design: Design, model_kwargs: Mapping[str, Any],
     samples: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray], config: SamplerConfig,
     seed: int, level: float, *, groups: GroupStructure | None = None,
+    posterior_predictive: bool = False,
 ) -> ScalingFit:
     """Pointwise log-likelihood, DataTree and ScalingFit from one data set's draws."""
     model = build_model(law, likelihood, groups)
     with jax.enable_x64(True):
         flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in samples.items()}
         log_lik = numpyro_log_likelihood(model, flat, **model_kwargs)["log_loss"]
+        if posterior_predictive:
+            # Replicated log-losses of the observed runs, one per posterior draw.
+            replicate = Predictive(model, posterior_samples=flat, return_sites=["log_loss"])(
+                jax.random.PRNGKey(seed + 2), **{**model_kwargs, "log_loss": None})["log_loss"]
     log_lik = np.asarray(log_lik).reshape(config.chains, config.draws, -1)
     tree = _to_datatree(law, runs, dict(samples), dict(stats), log_lik, groups)
+    if posterior_predictive:
+        tree["posterior_predictive"] = azb.from_dict(
+            {"posterior_predictive": {
+                "log_loss": np.asarray(replicate).reshape(config.chains, config.draws, -1)}},
+            dims={"log_loss": ["run"]}, coords={"run": np.arange(runs.num_runs)},
+        )["posterior_predictive"]
     return ScalingFit(law=law, likelihood=likelihood, runs=runs, design=design,
                       posterior=tree, seed=seed, level=level, sampler=config, groups=groups)

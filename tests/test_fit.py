@@ -212,3 +212,15 @@ def test_clean_fit_emits_no_sampling_warning(example_fit):
     with warnings.catch_warnings():
         warnings.simplefilter("error", bs.SamplingWarning)
         bs.diagnostics.check_fit(example_fit)
+
+
+def test_posterior_predictive_group_when_asked():
+    runs = _simulated(9)
+    result = bs.fit(runs, seed=0, posterior_predictive=True, warn=False, **SMALL)
+    replicate = result.posterior["posterior_predictive"]["log_loss"].values
+    assert replicate.shape == (4, 500, len(runs))
+    # Replicates scatter around the observations with the fitted noise.
+    observed = np.log(runs["loss"].to_numpy())
+    z = (observed - replicate.mean(axis=(0, 1))) / replicate.std(axis=(0, 1))
+    assert abs(z.mean()) < 0.5 and 0.6 < z.std() < 1.4
+    assert "posterior_predictive" not in bs.fit(runs, seed=0, warn=False, **SMALL).posterior
