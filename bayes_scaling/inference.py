@@ -25,9 +25,9 @@ data sets as well.
 from __future__ import annotations
 
 import sys
-from functools import partial
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax

@@ -99,11 +99,12 @@ def _plain_model(log_n, log_d, log_loss=None):
 
 
 def row_numpyro_plain() -> dict:
-    import bayes_scaling as bs  # host devices for parallel chains
     import jax
     import jax.numpy as jnp
     import numpy as np
     from numpyro.infer import MCMC, NUTS
+
+    import bayes_scaling as bs  # host devices for parallel chains
 
     def data(seed):
         runs = bs.example_runs(seed=seed)

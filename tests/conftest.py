@@ -4,9 +4,9 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import bayes_scaling  # noqa: E402,F401  (before jax initialises: host devices)
 import pytest  # noqa: E402
 
+import bayes_scaling  # noqa: E402,F401  (before jax initialises: host devices)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,10 @@ PARAMS = {
 }
 
 
-def _inputs(law, n=np.geomspace(1e6, 1e13, 50), d=np.geomspace(1e8, 1e15, 50)):
+SIZES_N, SIZES_D = np.geomspace(1e6, 1e13, 50), np.geomspace(1e8, 1e15, 50)
+
+
+def _inputs(law, n=SIZES_N, d=SIZES_D):
     c = 6 * n * d
     return {k: jnp.log(jnp.asarray(v)) for k, v in {"N": n, "D": d, "C": c}.items()
             if k in law.inputs}
