@@ -50,11 +50,18 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     summary = result.summary()
     summary.to_csv(out / "summary.csv")
     result.to_netcdf(out / "posterior.nc")
-    ax = plot_loss_vs_compute(result)
-    ax.figure.savefig(out / "loss_vs_compute.png", dpi=150)
+    if result.groups is None:
+        ax = plot_loss_vs_compute(result)
+        plot_name = "loss_vs_compute.png"
+    else:  # one joint model over groups: show how the groups differ
+        from .plotting_groups import plot_group_effects
+
+        ax = plot_group_effects(result)
+        plot_name = "group_effects.png"
+    ax.figure.savefig(out / plot_name, dpi=150)
     plt.close(ax.figure)
     print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
-    print(f"wrote {out / 'summary.csv'}, {out / 'posterior.nc'}, {out / 'loss_vs_compute.png'}")
+    print(f"wrote {out / 'summary.csv'}, {out / 'posterior.nc'}, {out / plot_name}")
 
 
 def _load(directory: str):
@@ -78,13 +85,16 @@ def _emit(table, fmt: str) -> None:
 
 def _cmd_predict(args: argparse.Namespace) -> None:
     result = _load(args.fit_dir)
-    table = result.predict(N=args.N, D=args.D, C=args.C, level=args.level)
+    table = result.predict(N=args.N, D=args.D, C=args.C, level=args.level,
+                           **({"group": args.group} if args.group else {}))
     _emit(table, args.format)
 
 
 def _cmd_allocate(args: argparse.Namespace) -> None:
     result = _load(args.fit_dir)
-    _emit(result.optimal_allocation(C=args.C, level=args.level), args.format)
+    _emit(result.optimal_allocation(C=args.C, level=args.level,
+                                    **({"group": args.group} if args.group else {})),
+          args.format)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--C", type=float, nargs="+", required=True)
         p.add_argument("--level", type=float, default=None)
+        p.add_argument("--group", help="group label, for fits of a table with a group column")
         p.add_argument("--format", choices=["table", "csv", "json"], default="table")
         p.set_defaults(func=func)
 

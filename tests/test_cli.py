@@ -52,3 +52,25 @@ def test_errors_are_one_line(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.startswith("bayes-scaling: error")]
     assert len(lines) == 1 and "row 1" in lines[0] and "'N'" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_grouped_table_fit_and_predict_per_group(tmp_path, capsys):
+    import bayes_scaling as bs
+
+    frames = []
+    for label, scale in (("base", 1.0), ("new", 0.9)):
+        truth = dict(bs.EXAMPLE_TRUTH, A=bs.EXAMPLE_TRUTH["A"] * scale)
+        design = bs.iso_flop_design([1e18, 1e19, 1e20], runs_per_budget=8)
+        runs = bs.simulate("chinchilla", truth, N=design["N"], D=design["D"], noise=0.007, seed=3)
+        frames.append(runs.assign(group=label))
+    csv = tmp_path / "grouped.csv"
+    pd.concat(frames).to_csv(csv, index=False)
+    out = tmp_path / "fit"
+    assert main(["fit", str(csv), "--out", str(out), "--chains", "2", "--draws", "200",
+                 "--warmup", "200"]) == 0
+    assert (out / "group_effects.png").exists()
+    capsys.readouterr()
+    assert main(["predict", str(out), "--N", "1e9", "--D", "2e10", "--group", "new",
+                 "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+    assert main(["predict", str(out), "--N", "1e9", "--D", "2e10"]) == 2  # group required
