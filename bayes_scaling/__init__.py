@@ -23,6 +23,7 @@ _configure_compilation_cache()
 # ``numpyro.distributions.distribution`` unbound, which breaks numpyro.factor.
 import numpyro.distributions  # noqa: E402, F401
 
+from . import calibration, checks  # noqa: E402, F401  (bs.calibration, bs.checks)
 from ._jax_setup import repair_numpyro_namespace as _repair_numpyro_namespace  # noqa: E402
 from .batch import FitBatch, fit_many  # noqa: E402
 from .compare import Crossover, ParetoKWarning, compare_models  # noqa: E402

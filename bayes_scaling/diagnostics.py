@@ -104,3 +104,16 @@ def warn_allocation_edge(share: float) -> None:
         "axis. Treat N_opt/D_opt for those draws as unbounded.",
         AllocationWarning,
     )
+
+
+class RegimeWarning(UserWarning):
+    """Residuals bend at the ends of the data: some runs may lie outside the power-law
+    regime (near-random start, saturation). See :func:`bayes_scaling.checks.regime_check`."""
+
+
+class PriorDominatedWarning(UserWarning):
+    """A requested quantity is determined mostly by the prior, not by the runs.
+    See :func:`bayes_scaling.checks.prediction_contraction`."""
+
+
+__all__ += ["RegimeWarning", "PriorDominatedWarning"]
