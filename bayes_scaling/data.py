@@ -337,6 +337,15 @@ def load_runs(
             out["D"] = out["C"] / (flops_factor * out["N"])
         else:
             out["N"] = out["C"] / (flops_factor * out["D"])
+        bad = ~(np.isfinite(out[derived]) & (out[derived] > 0))
+        if bad.any():
+            pos = int(np.argmax(bad))
+            raise RunsTableError(
+                f"derived {derived} = {float(out[derived][pos]):g} is not a positive finite "
+                f"number (from C = {flops_factor:g} N D)",
+                column=derived, row=frame.index[pos],
+                fix="check the units of N, D, C and flops_factor",
+            )
     elif len(sizes) == 3:
         ratio = out["C"] / (flops_factor * out["N"] * out["D"])
         median_ratio = float(np.median(ratio))

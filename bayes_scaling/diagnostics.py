@@ -55,8 +55,11 @@ def check_fit(result: ScalingFit) -> dict[str, float]:
     chains = int(stats.sizes["chain"])
     num_div = int(stats["diverging"].values.sum())
     depth_hits = float(np.mean(stats["tree_depth"].values >= result.sampler.max_tree_depth))
+    posterior_vars = list(result.posterior["posterior"].data_vars)
+    # Law and noise parameters, plus the population mean/spread of pooled groups,
+    # whose funnels are where sampling trouble shows first.
     names = list(result.law.param_names) + [
-        n for n in ("sigma", "nu") if n in result.posterior["posterior"]]
+        n for n in posterior_vars if n in ("sigma", "nu") or n.endswith(("_mu", "_tau"))]
     post = result.posterior["posterior"].to_dataset()[names]
     rhat = azs.rhat(post)
     ess_bulk = azs.ess(post, method="bulk")

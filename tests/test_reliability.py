@@ -156,8 +156,6 @@ def test_load_runs_on_corrupted_valid_tables(frame, flops_factor):
     _check_load(frame, flops_factor=flops_factor)
 
 
-@pytest.mark.xfail(strict=True, reason="data.py bug found by hypothesis: a derived column "
-                   "(C = k N D, D = C / (k N), ...) is not re-validated and can be inf or 0")
 @pytest.mark.parametrize("frame, flops_factor", [
     (pd.DataFrame({"N": [1e6], "D": [1e6], "loss": [1.0]}), 1.8e296),   # C = inf
     (pd.DataFrame({"N": [1e200], "D": [1e200], "loss": [1.0]}), 6.0),   # C = inf
