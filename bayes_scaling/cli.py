@@ -1,4 +1,4 @@
-"""Command line: ``bayes-scaling fit|predict|allocate|example``.
+"""Command line: ``bayes-scaling fit|predict|allocate|plot|example``.
 
 Errors print as one line (``bayes-scaling: error: ...``) with exit status 2.
 """
@@ -97,6 +97,24 @@ def _cmd_allocate(args: argparse.Namespace) -> None:
           args.format)
 
 
+def _cmd_plot(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = _load(args.fit_dir)
+    out = Path(args.out or (args.fit_dir if Path(args.fit_dir).is_dir() else "."))
+    out.mkdir(parents=True, exist_ok=True)
+    for kind in args.kind:
+        figure = result.plot(kind)
+        figure = getattr(figure, "figure", figure)  # Axes -> Figure
+        path = out / f"{kind}.png"
+        figure.savefig(path, dpi=args.dpi)
+        plt.close(figure)
+        print(f"wrote {path}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bayes-scaling",
                                      description="Bayesian fits of neural scaling laws.")
@@ -128,6 +146,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--group", help="group label, for fits of a table with a group column")
         p.add_argument("--format", choices=["table", "csv", "json"], default="table")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("plot", help="write figures of a fit to PNG files")
+    p.add_argument("fit_dir", help="directory written by 'fit' (or its posterior.nc)")
+    p.add_argument("--kind", nargs="+", default=["loss", "isoflop", "frontier", "residuals"],
+                   help="loss, isoflop, frontier, pairs, prior_posterior, residuals")
+    p.add_argument("--out", help="output directory (default: the fit directory)")
+    p.add_argument("--dpi", type=int, default=150)
+    p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("example", help="write the bundled simulated example runs to a CSV")
     p.add_argument("out")

@@ -74,3 +74,10 @@ def test_grouped_table_fit_and_predict_per_group(tmp_path, capsys):
                  "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 1
     assert main(["predict", str(out), "--N", "1e9", "--D", "2e10"]) == 2  # group required
+
+
+def test_plot_command_writes_figures(fitted_dir, tmp_path):
+    assert main(["plot", str(fitted_dir), "--kind", "frontier", "residuals",
+                 "--out", str(tmp_path)]) == 0
+    for kind in ("frontier", "residuals"):
+        assert (tmp_path / f"{kind}.png").stat().st_size > 10_000
