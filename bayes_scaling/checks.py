@@ -643,19 +643,13 @@ def prediction_contraction(
     --------
     >>> prediction_contraction(fit, N=1e12, D=2e13)              # doctest: +SKIP
     """
-    from .fit import _complete_sizes
+    from .fit import _law_inputs
 
     if getattr(fit, "groups", None) is not None:
         raise NotImplementedError("prediction_contraction supports fits without groups")
     if scale not in ("linear", "log"):
         raise ValueError(f"scale must be 'linear' or 'log', got {scale!r}")
-    N, D, C = _complete_sizes(N, D, C, fit.runs.flops_factor)
-    sizes = {"N": N, "D": D, "C": C}
-    missing = [k for k in fit.law.inputs if sizes[k] is None]
-    if missing:
-        raise ValueError(f"the {fit.law.name} law needs {', '.join(fit.law.inputs)}; "
-                         f"missing {', '.join(missing)}")
-    flat = {k: np.ravel(v) for k, v in sizes.items() if v is not None}
+    flat = _law_inputs(fit.law, N, D, C, fit.runs.flops_factor)
     post = np.log(fit.predict_draws(**{k: flat[k] for k in fit.law.inputs}))
     prior_params = _prior_draws(fit, priors, num_prior_draws, seed)
     import jax.numpy as jnp

@@ -103,6 +103,18 @@ def _complete_sizes(
     return arrays.get("N"), arrays.get("D"), arrays.get("C")
 
 
+def _law_inputs(law: Law, N: Any, D: Any, C: Any, flops_factor: float  # noqa: N803
+                ) -> dict[str, np.ndarray]:
+    """Flattened sizes (every one known) after deriving the missing one; the law's inputs required."""
+    N, D, C = _complete_sizes(N, D, C, flops_factor)
+    sizes = {"N": N, "D": D, "C": C}
+    missing = [name for name in law.inputs if sizes[name] is None]
+    if missing:
+        raise ValueError(f"the {law.name} law needs {', '.join(law.inputs)}; "
+                         f"missing {', '.join(missing)}")
+    return {k: np.ravel(v) for k, v in sizes.items() if v is not None}
+
+
 def _quantile_columns(prefix: str, draws: np.ndarray, level: float) -> dict[str, np.ndarray]:
     tail = (1.0 - level) / 2.0
     lower, median, upper = np.quantile(draws, [tail, 0.5, 1.0 - tail], axis=0)
@@ -282,13 +294,7 @@ class ScalingFit:
         >>> fit.predict(N=7e10, D=1.4e12)  # doctest: +SKIP
         """
         level = self.level if level is None else level
-        N, D, C = _complete_sizes(N, D, C, self.runs.flops_factor)
-        sizes = {"N": N, "D": D, "C": C}
-        missing = [name for name in self.law.inputs if sizes[name] is None]
-        if missing:
-            raise ValueError(f"the {self.law.name} law needs {', '.join(self.law.inputs)}; "
-                             f"missing {', '.join(missing)}")
-        flat = {k: np.ravel(v) for k, v in sizes.items() if v is not None}
+        flat = _law_inputs(self.law, N, D, C, self.runs.flops_factor)
         log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}, group)
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
         log_obs = log_mean + self._noise_draws(log_mean.shape, key)
@@ -306,10 +312,8 @@ class ScalingFit:
     def predict_draws(self, N: Any = None, D: Any = None, C: Any = None,  # noqa: N803
                       *, group: str | None = None) -> np.ndarray:
         """Draws of the loss curve, shape ``(num_draws, num_points)`` (no observation noise)."""
-        N, D, C = _complete_sizes(N, D, C, self.runs.flops_factor)
-        sizes = {"N": N, "D": D, "C": C}
-        return np.exp(self._log_mean_draws({k: np.log(np.ravel(sizes[k]))
-                                            for k in self.law.inputs}, group))
+        flat = _law_inputs(self.law, N, D, C, self.runs.flops_factor)
+        return np.exp(self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}, group))
 
     # -------------------------------------------------------------- allocation
     def allocation_draws(self, C: Any, *, group: str | None = None) -> dict[str, np.ndarray]:  # noqa: N803
