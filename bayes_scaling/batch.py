@@ -25,9 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from arviz_stats.base import array_stats
 
-from .diagnostics import MIN_ESS_PER_CHAIN, RHAT_THRESHOLD
+from .diagnostics import checked_names, sampling_numbers
 from .fit import DEFAULT_LEVEL, ScalingFit, _assemble, _check_options, _check_priors, _prepare
 from .inference import SamplerConfig, run_nuts_batched
 from .laws import Law, get_law
@@ -93,27 +92,6 @@ class FitBatch:
 
 def _stack(trees: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
-
-
-def _diagnostics(law: Law, likelihood: str, samples: Mapping[str, np.ndarray],
-                 stats: Mapping[str, np.ndarray], chains: int) -> dict[str, np.ndarray]:
-    """Per-fit diagnostics of a batch: arrays have a leading data-set axis."""
-    names = list(law.param_names) + list(noise_priors(likelihood))
-    rhat = np.stack([array_stats.rhat(samples[n], chain_axis=1, draw_axis=2) for n in names])
-    bulk = np.stack([array_stats.ess(samples[n], chain_axis=1, draw_axis=2, method="bulk")
-                     for n in names])
-    tail = np.stack([array_stats.ess(samples[n], chain_axis=1, draw_axis=2, method="tail",
-                                     prob=0.05)
-                     for n in names])
-    divergences = stats["diverging"].sum(axis=(1, 2))
-    max_rhat = rhat.max(axis=0) if chains > 1 else np.full(divergences.shape, np.nan)
-    min_bulk, min_tail = bulk.min(axis=0), tail.min(axis=0)
-    ok = (divergences == 0) & (min_bulk >= MIN_ESS_PER_CHAIN * chains) & (
-        min_tail >= MIN_ESS_PER_CHAIN * chains)
-    if chains > 1:
-        ok &= max_rhat <= RHAT_THRESHOLD
-    return {"divergences": divergences, "max_rhat": max_rhat, "min_ess_bulk": min_bulk,
-            "min_ess_tail": min_tail, "ok": ok}
 
 
 def fit_many(
@@ -193,10 +171,10 @@ def fit_many(
                                   {k: v[j] for k, v in out.stats.items()})
     seconds = time.perf_counter() - start
     ordered = [results[i] for i in range(len(prepared))]
-    diag = _diagnostics(law, likelihood,
-                        {k: np.stack([o[0][k] for o in ordered]) for k in ordered[0][0]},
-                        {k: np.stack([o[1][k] for o in ordered]) for k in ordered[0][1]},
-                        chains)
+    names = checked_names(law.param_names, list(ordered[0][0]))
+    diag = sampling_numbers({n: np.stack([o[0][n] for o in ordered]) for n in names},
+                            np.stack([o[1]["diverging"] for o in ordered]))
+    del diag["worst_rhat"]
     table = pd.DataFrame({"num_runs": [p[0].num_runs for p in prepared], **diag})
     items = tuple((p[0], p[1], p[2], o[0], o[1], seed) for p, o in zip(prepared, ordered,
                                                                         strict=True))

@@ -8,10 +8,11 @@ any divergent transition means NUTS could not explore part of the posterior.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import arviz_stats as azs
 import numpy as np
+from arviz_stats.base import array_stats
 
 if TYPE_CHECKING:
     from .fit import ScalingFit
@@ -49,24 +50,65 @@ def _warn(message: str, category: type[Warning]) -> None:
     warnings.warn(message, category, stacklevel=4)
 
 
+def checked_names(law_params: Sequence[str], posterior_vars: Sequence[str]) -> list[str]:
+    """Variables whose mixing is checked: the law's parameters, the noise parameters and
+    the population mean/spread of pooled groups (whose funnels show trouble first)."""
+    return list(law_params) + [n for n in posterior_vars
+                               if n in ("sigma", "nu") or n.endswith(("_mu", "_tau"))]
+
+
+def sampling_numbers(samples: Mapping[str, np.ndarray], diverging: np.ndarray,
+                     ) -> dict[str, np.ndarray]:
+    """Divergences, worst R-hat and ESS of a batch of fits, vectorised.
+
+    Parameters
+    ----------
+    samples : mapping
+        ``name -> array (fits, chains, draws, *extra)``.
+    diverging : array (fits, chains, draws)
+
+    Returns
+    -------
+    dict of arrays over fits: ``divergences``, ``max_rhat`` (NaN for one chain),
+    ``min_ess_bulk``, ``min_ess_tail``, ``worst_rhat`` (name of the worst variable)
+    and ``ok`` (no divergence, R-hat <= 1.01, ESS >= 100 per chain).
+    """
+    names = list(samples)
+    num_fits, chains = diverging.shape[:2]
+
+    def per_fit(values: np.ndarray, reduce) -> np.ndarray:
+        return reduce(np.reshape(values, (num_fits, -1)), axis=1)
+
+    rhat = np.stack([per_fit(array_stats.rhat(samples[n], chain_axis=1, draw_axis=2), np.max)
+                     for n in names])
+    bulk = np.stack([per_fit(array_stats.ess(samples[n], chain_axis=1, draw_axis=2,
+                                             method="bulk"), np.min) for n in names])
+    tail = np.stack([per_fit(array_stats.ess(samples[n], chain_axis=1, draw_axis=2,
+                                             method="tail", prob=0.05), np.min)
+                     for n in names])
+    divergences = diverging.sum(axis=(1, 2))
+    max_rhat = rhat.max(axis=0) if chains > 1 else np.full(num_fits, np.nan)
+    min_bulk, min_tail = bulk.min(axis=0), tail.min(axis=0)
+    ok = (divergences == 0) & (np.minimum(min_bulk, min_tail) >= MIN_ESS_PER_CHAIN * chains)
+    if chains > 1:
+        ok &= max_rhat <= RHAT_THRESHOLD
+    return {"divergences": divergences, "max_rhat": max_rhat, "min_ess_bulk": min_bulk,
+            "min_ess_tail": min_tail, "worst_rhat": np.asarray(names)[rhat.argmax(axis=0)],
+            "ok": ok}
+
+
 def check_fit(result: ScalingFit) -> dict[str, float]:
     """Warn about divergences, R-hat, ESS and tree depth; return the numbers checked."""
     stats = result.posterior["sample_stats"]
     chains = int(stats.sizes["chain"])
-    num_div = int(stats["diverging"].values.sum())
     depth_hits = float(np.mean(stats["tree_depth"].values >= result.sampler.max_tree_depth))
-    posterior_vars = list(result.posterior["posterior"].data_vars)
-    # Law and noise parameters, plus the population mean/spread of pooled groups,
-    # whose funnels are where sampling trouble shows first.
-    names = list(result.law.param_names) + [
-        n for n in posterior_vars if n in ("sigma", "nu") or n.endswith(("_mu", "_tau"))]
-    post = result.posterior["posterior"].to_dataset()[names]
-    rhat = azs.rhat(post)
-    ess_bulk = azs.ess(post, method="bulk")
-    ess_tail = azs.ess(post, method="tail")
-    max_rhat = float(max(rhat[n].values.max() for n in names)) if chains > 1 else float("nan")
-    min_bulk = float(min(ess_bulk[n].values.min() for n in names))
-    min_tail = float(min(ess_tail[n].values.min() for n in names))
+    posterior = result.posterior["posterior"]
+    names = checked_names(result.law.param_names, list(posterior.data_vars))
+    numbers = sampling_numbers({n: posterior[n].values[None] for n in names},
+                               stats["diverging"].values[None])
+    num_div = int(numbers["divergences"][0])
+    max_rhat = float(numbers["max_rhat"][0])
+    min_bulk, min_tail = float(numbers["min_ess_bulk"][0]), float(numbers["min_ess_tail"][0])
     if num_div:
         _warn(
             f"{num_div} divergent transitions after warm-up: the posterior has regions NUTS "
@@ -75,7 +117,7 @@ def check_fit(result: ScalingFit) -> dict[str, float]:
             DivergenceWarning,
         )
     if chains > 1 and max_rhat > RHAT_THRESHOLD:
-        worst = max(names, key=lambda n: float(rhat[n].values.max()))
+        worst = numbers["worst_rhat"][0]
         _warn(
             f"R-hat of {worst} is {max_rhat:.3f} > {RHAT_THRESHOLD}: chains disagree. Run more "
             "warm-up and draws, or check for a multimodal posterior (e.g. E against the "
