@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: demo test test-slow bench lint notebooks clean
+.PHONY: demo test test-seeds test-slow bench lint notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Every sampler-dependent test once per seed (tests/conftest.py, the `seed` fixture).
+SEEDS ?= 1,2,3,4,5
+test-seeds: $(STAMP)
+	BAYES_SCALING_TEST_SEED=$(SEEDS) $(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

@@ -16,9 +16,9 @@ def _tables(seeds, budgets=(1e18, 1e19, 1e20), runs_per_budget=10):
                         noise=0.007, seed=s) for s in seeds]
 
 
-def test_new_data_of_a_seen_shape_does_not_recompile():
+def test_new_data_of_a_seen_shape_does_not_recompile(seed):
     first, second = _tables([1, 2])
-    bs.fit(first, seed=0, warn=False, **SMALL)
+    bs.fit(first, seed=seed, warn=False, **SMALL)
     traces, samplers = inference.trace_count(), inference.compiled_sampler_count()
     compiles = []  # JAX's compile log: every XLA compilation reports its duration
 
@@ -28,21 +28,21 @@ def test_new_data_of_a_seen_shape_does_not_recompile():
 
     jax.monitoring.register_event_duration_secs_listener(listen)
     try:
-        bs.fit(second, seed=1, warn=False, **SMALL)
+        bs.fit(second, seed=seed + 1, warn=False, **SMALL)
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
     assert compiles == []  # nothing at all, not even log-likelihood or summaries
     assert inference.trace_count() == traces
     assert inference.compiled_sampler_count() == samplers
     # A new shape does trace and compile (so the check above can fail).
-    bs.fit(_tables([3], runs_per_budget=11)[0], seed=1, warn=False, **SMALL)
+    bs.fit(_tables([3], runs_per_budget=11)[0], seed=seed + 1, warn=False, **SMALL)
     assert inference.trace_count() > traces
     assert inference.compiled_sampler_count() == samplers + 1
 
 
-def test_fit_many_matches_independent_fits_in_distribution():
+def test_fit_many_matches_independent_fits_in_distribution(seed):
     tables = _tables(range(6))
-    batch = bs.fit_many(tables, seed=3, chains=4, draws=600, warmup=400)
+    batch = bs.fit_many(tables, seed=seed + 3, chains=4, draws=600, warmup=400)
     assert len(batch) == 6 and batch.diagnostics["ok"].all()
     assert (batch.diagnostics["divergences"] == 0).all()
     summary = batch.summary(level=0.99)
@@ -52,23 +52,23 @@ def test_fit_many_matches_independent_fits_in_distribution():
     # A batch member is a full ScalingFit whose draws are those of the batch.
     member = batch[2]
     np.testing.assert_array_equal(member.draws("alpha"), batch.draws("alpha")[2])
-    single = bs.fit(tables[2], seed=0, **SMALL)
+    single = bs.fit(tables[2], seed=seed, **SMALL)
     # Same posterior (different random streams): medians agree within MC error.
     assert abs(member.summary().loc["alpha", "median"] - single.summary().loc["alpha", "median"]) \
         < 0.01
 
 
-def test_fit_many_is_reproducible_and_handles_mixed_sizes():
+def test_fit_many_is_reproducible_and_handles_mixed_sizes(seed):
     tables = _tables([10, 11]) + _tables([12], runs_per_budget=8)
-    a = bs.fit_many(tables, seed=5, **SMALL)
-    b = bs.fit_many(tables, seed=5, **SMALL)
+    a = bs.fit_many(tables, seed=seed + 5, **SMALL)
+    b = bs.fit_many(tables, seed=seed + 5, **SMALL)
     np.testing.assert_array_equal(a.draws("beta")[0], b.draws("beta")[0])
     assert list(a.diagnostics["num_runs"]) == [30, 30, 24]
 
 
-def test_fit_many_flags_bad_fits():
+def test_fit_many_flags_bad_fits(seed):
     tables = _tables([20, 21])
-    batch = bs.fit_many(tables, chains=2, draws=20, warmup=20, seed=0)
+    batch = bs.fit_many(tables, chains=2, draws=20, warmup=20, seed=seed)
     assert not batch.diagnostics["ok"].any()
 
 

@@ -22,7 +22,7 @@ PARAMS = ["E", "A", "alpha", "B", "beta"]
 
 
 @pytest.fixture(scope="module")
-def reduced():
+def reduced(seed):
     """A calibrated run and a deliberately wrong one, sharing one compiled sampler.
 
     Both give sigma an explicit LogNormal prior (the same prior structure, hence
@@ -31,11 +31,11 @@ def reduced():
     simulate and near 0.002 — 5x too small — to fit.
     """
     ok = cal.run_sbc("chinchilla", 32, priors={"sigma": dist.LogNormal(jnp.log(SIGMA), 0.3)},
-                     seed=1, **REDUCED)
+                     seed=seed + 1, **REDUCED)
     wrong = cal.run_sbc("chinchilla", 16,
                         priors={"sigma": dist.LogNormal(jnp.log(SIGMA), 0.01)},
                         fit_priors={"sigma": dist.LogNormal(jnp.log(SIGMA / 5), 0.01)},
-                        seed=2, **REDUCED)
+                        seed=seed + 2, **REDUCED)
     return ok, wrong
 
 
@@ -150,9 +150,9 @@ def test_sbc_priors_are_explicit_and_proper():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("law", ["chinchilla", "power_law_C"])
-def test_full_sbc_with_default_priors(law):
+def test_full_sbc_with_default_priors(law, seed):
     """200 simulations with the benchmark's settings (see benchmarks/CALIBRATION.md)."""
-    result = cal.run_sbc(law, 200, seed=0)
+    result = cal.run_sbc(law, 200, seed=seed)
     table = result.uniformity()
     # ~9 quantities x 2 laws: p > 1e-4 each keeps the family-wise false alarm near 0.2%.
     assert (table["p_value"] > 1e-4).all(), table
@@ -162,8 +162,8 @@ def test_full_sbc_with_default_priors(law):
 
 
 @pytest.mark.slow
-def test_full_negative_control_fails():
-    result = cal.run_sbc("chinchilla", 100, seed=7,
+def test_full_negative_control_fails(seed):
+    result = cal.run_sbc("chinchilla", 100, seed=seed + 7,
                          priors={"sigma": dist.LogNormal(jnp.log(SIGMA), 0.01)},
                          fit_priors={"sigma": dist.LogNormal(jnp.log(SIGMA / 5), 0.01)})
     cov = result.coverage()

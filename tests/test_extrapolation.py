@@ -12,13 +12,13 @@ _DESIGN = bs.iso_flop_design(np.geomspace(1e17, 1e22, 11), runs_per_budget=10,
 _CUT = 1.1e20
 
 
-def _scenario(bend: float):
+def _scenario(bend: float, seed: int):
     """Chinchilla truth times exp(-bend * log10(C / 1e17)^2): larger runs beat the law."""
     runs = bs.simulate("chinchilla", bs.EXAMPLE_TRUTH, N=_DESIGN["N"], D=_DESIGN["D"],
                        noise=0.006, seed=3)
     runs["loss"] = runs["loss"] * np.exp(-bend * np.log10(runs["C"] / 1e17) ** 2)
     train, test = runs[runs["C"] <= _CUT], runs[runs["C"] > _CUT]
-    fit = bs.fit(train, chains=2, draws=500, warmup=500, seed=0, warn=False)
+    fit = bs.fit(train, chains=2, draws=500, warmup=500, seed=seed, warn=False)
     calib = calibrate_extrapolation(fit)
     y = test["loss"].to_numpy()
     cover = {}
@@ -29,13 +29,13 @@ def _scenario(bend: float):
 
 
 @pytest.fixture(scope="module")
-def bent():
-    return _scenario(0.008)
+def bent(seed):
+    return _scenario(0.008, seed)
 
 
 @pytest.fixture(scope="module")
-def straight():
-    return _scenario(0.0)
+def straight(seed):
+    return _scenario(0.0, seed)
 
 
 def test_bending_truth_gives_a_positive_tau_and_restores_coverage(bent):
@@ -72,9 +72,9 @@ def test_term_is_zero_inside_the_data_and_grows_beyond(bent):
     np.testing.assert_allclose(table["extrapolation_sd"], calib.tau * d)
 
 
-def test_too_narrow_a_table_is_refused():
+def test_too_narrow_a_table_is_refused(seed):
     runs = bs.simulate("chinchilla", bs.EXAMPLE_TRUTH, N=np.geomspace(1e8, 2e8, 30),
                        D=np.full(30, 2e10), noise=0.006, seed=0)
-    fit = bs.fit(runs, chains=1, draws=50, warmup=50, seed=0, warn=False)
+    fit = bs.fit(runs, chains=1, draws=50, warmup=50, seed=seed, warn=False)
     with pytest.raises(ValueError, match="no leave-future-out fold"):
         calibrate_extrapolation(fit)

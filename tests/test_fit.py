@@ -29,14 +29,14 @@ def _example_design(seed):
     return bs.simulate("chinchilla", TRUTH, N=design["N"], D=design["D"], noise=0.007, seed=seed)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_recovers_known_parameters(seed):
+@pytest.mark.parametrize("data_seed", [1, 2, 3])
+def test_recovers_known_parameters(data_seed, seed):
     """Per data set: truth inside the 99% interval, medians within stated tolerances.
 
     (A single data set misses a 90% interval one time in ten by design; the 90%
     claim is checked over many data sets in ``test_interval_coverage_over_datasets``.)
     """
-    result = bs.fit(_example_design(seed), seed=seed, **SMALL)
+    result = bs.fit(_example_design(data_seed), seed=seed + data_seed, **SMALL)
     summary = result.summary(level=0.99)
     for name, true in TRUTH.items():
         row = summary.loc[name]
@@ -49,7 +49,9 @@ def test_recovers_known_parameters(seed):
     for name in ("A", "B"):
         assert abs(np.log(summary.loc[name, "median"] / TRUTH[name])) < np.log(2.0)
     assert abs(summary.loc["sigma", "median"] - 0.007) < 0.002
-    assert (summary["r_hat"] < 1.01).all()
+    # 4 x 500 draws: R-hat - 1 is a few 1e-3 for a mixed chain; 1.01 (the warning
+    # threshold) is within reach of its Monte-Carlo spread, 1.02 is not.
+    assert (summary["r_hat"] < 1.02).all()
 
 
 def _coverage(priors=None, num_datasets=40, level=0.9):
@@ -135,11 +137,11 @@ def test_predict_broadcasts_and_derives_sizes(example_fit):
         example_fit.predict(C=1e22)
 
 
-def test_same_seed_same_draws():
+def test_same_seed_same_draws(seed):
     runs = _simulated(5)
-    a = bs.fit(runs, seed=7, chains=2, draws=200, warmup=200, warn=False)
-    b = bs.fit(runs, seed=7, chains=2, draws=200, warmup=200, warn=False)
-    c = bs.fit(runs, seed=8, chains=2, draws=200, warmup=200, warn=False)
+    a = bs.fit(runs, seed=seed + 7, chains=2, draws=200, warmup=200, warn=False)
+    b = bs.fit(runs, seed=seed + 7, chains=2, draws=200, warmup=200, warn=False)
+    c = bs.fit(runs, seed=seed + 8, chains=2, draws=200, warmup=200, warn=False)
     np.testing.assert_array_equal(a.draws("alpha"), b.draws("alpha"))
     assert not np.array_equal(a.draws("alpha"), c.draws("alpha"))
     pd.testing.assert_frame_equal(a.predict(N=1e11, D=1e12), b.predict(N=1e11, D=1e12))
@@ -157,10 +159,10 @@ def test_netcdf_round_trip(example_fit, tmp_path):
                                   example_fit.runs.frame.reset_index(drop=True))
 
 
-def test_informative_prior_narrows_and_prior_on_derived_offset():
+def test_informative_prior_narrows_and_prior_on_derived_offset(seed):
     runs = _simulated(4, budgets=(1e18, 4e18), runs_per_budget=8)
-    vague = bs.fit(runs, seed=0, **SMALL, warn=False)
-    tight = bs.fit(runs, seed=0, **SMALL, warn=False,
+    vague = bs.fit(runs, seed=seed, **SMALL, warn=False)
+    tight = bs.fit(runs, seed=seed, **SMALL, warn=False,
                    priors={"alpha": dist.LogNormal(jnp.log(0.35), 0.02),
                            "A": dist.LogNormal(jnp.log(480.0), 0.05)})
     width = {f: f.summary().loc["alpha", "upper"] - f.summary().loc["alpha", "lower"]
@@ -175,12 +177,12 @@ def test_unknown_prior_name_is_rejected():
         bs.fit(_simulated(0), priors={"gamma": dist.Normal(0, 1)}, draws=10, warmup=10)
 
 
-def test_student_t_is_robust_to_outliers():
+def test_student_t_is_robust_to_outliers(seed):
     runs = _simulated(6)
     corrupted = runs.copy()
     corrupted.loc[[3, 17, 30, 44], "loss"] *= 1.25
-    robust = bs.fit(corrupted, likelihood="student_t", seed=0, **SMALL, warn=False)
-    normal = bs.fit(corrupted, likelihood="normal", seed=0, **SMALL, warn=False)
+    robust = bs.fit(corrupted, likelihood="student_t", seed=seed, **SMALL, warn=False)
+    normal = bs.fit(corrupted, likelihood="normal", seed=seed, **SMALL, warn=False)
     err = {f: abs(f.summary().loc["alpha", "median"] - TRUTH["alpha"]) for f in (robust, normal)}
     assert robust.summary().loc["alpha", "lower"] <= TRUTH["alpha"] <= robust.summary().loc[
         "alpha", "upper"]
@@ -192,9 +194,9 @@ def test_student_t_is_robust_to_outliers():
     ("kaplan", {"N_c": 8.8e13, "alpha_N": 0.076, "D_c": 5.4e13, "alpha_D": 0.095}),
     ("power_law_N", {"E": 1.8, "A": 480.0, "alpha": 0.35}),
 ])
-def test_other_laws_recover_truth(law, truth):
+def test_other_laws_recover_truth(law, truth, seed):
     runs = _simulated(8, law=law, truth=truth, noise=0.005)
-    result = bs.fit(runs, law=law, seed=0, **SMALL)
+    result = bs.fit(runs, law=law, seed=seed, **SMALL)
     summary = result.summary(level=0.95)
     for name, value in truth.items():
         assert summary.loc[name, "lower"] <= value <= summary.loc[name, "upper"], name
@@ -203,9 +205,9 @@ def test_other_laws_recover_truth(law, truth):
         assert np.isfinite(table[["N_opt", "D_opt"]].to_numpy()).all()
 
 
-def test_too_short_run_warns_about_ess():
+def test_too_short_run_warns_about_ess(seed):
     with pytest.warns(ConvergenceWarning, match="effective sample size"):
-        bs.fit(_simulated(0), chains=2, draws=30, warmup=30, seed=0)
+        bs.fit(_simulated(0), chains=2, draws=30, warmup=30, seed=seed)
 
 
 def test_clean_fit_emits_no_sampling_warning(example_fit):
@@ -214,13 +216,13 @@ def test_clean_fit_emits_no_sampling_warning(example_fit):
         bs.diagnostics.check_fit(example_fit)
 
 
-def test_posterior_predictive_group_when_asked():
+def test_posterior_predictive_group_when_asked(seed):
     runs = _simulated(9)
-    result = bs.fit(runs, seed=0, posterior_predictive=True, warn=False, **SMALL)
+    result = bs.fit(runs, seed=seed, posterior_predictive=True, warn=False, **SMALL)
     replicate = result.posterior["posterior_predictive"]["log_loss"].values
     assert replicate.shape == (4, 500, len(runs))
     # Replicates scatter around the observations with the fitted noise.
     observed = np.log(runs["loss"].to_numpy())
     z = (observed - replicate.mean(axis=(0, 1))) / replicate.std(axis=(0, 1))
     assert abs(z.mean()) < 0.5 and 0.6 < z.std() < 1.4
-    assert "posterior_predictive" not in bs.fit(runs, seed=0, warn=False, **SMALL).posterior
+    assert "posterior_predictive" not in bs.fit(runs, seed=seed, warn=False, **SMALL).posterior

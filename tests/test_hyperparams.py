@@ -56,12 +56,12 @@ def test_bad_sweep_tables_raise():
 
 # ------------------------------------------------------------ known truth
 @pytest.fixture(scope="module")
-def law_fits():
+def law_fits(seed):
     out = {}
     for hyper in ("lr", "batch_size"):
         sweeps = simulate_sweeps(BUDGETS, GRIDS[hyper], law=TRUTHS[hyper], hyper=hyper,
                                  noise=0.003, scatter=0.05, seed=1)
-        out[hyper] = fit_hyperparameter_law(sweeps, hyper=hyper, by="C", seed=0, warn=False,
+        out[hyper] = fit_hyperparameter_law(sweeps, hyper=hyper, by="C", seed=seed, warn=False,
                                             **SMALL)
     return out
 
@@ -109,12 +109,12 @@ def test_hyperparameter_plots_and_round_trip(law_fits, tmp_path):
 
 
 @pytest.mark.slow
-def test_critical_batch_size_from_steps_to_target():
+def test_critical_batch_size_from_steps_to_target(seed):
     """Kaplan's B_crit(L) = 2e8 L^(-1/0.21): 6 targets x 8 batch sizes, 5% noise on steps.
     alpha_B and B* in their 90% intervals; per-target B_crit within 20% of the truth."""
     targets = np.linspace(3.0, 4.5, 6)
     table = simulate_steps_to_target(targets, np.geomspace(2 ** 15, 2 ** 24, 8), seed=2)
-    fit = fit_critical_batch_size(table, seed=0, warn=False, **SMALL)
+    fit = fit_critical_batch_size(table, seed=seed, warn=False, **SMALL)
     summary = fit.summary()
     for name, true in (("alpha_B", 0.21), ("B_star", 2e8)):
         row = summary.loc[name]
@@ -129,13 +129,13 @@ def test_critical_batch_size_from_steps_to_target():
     assert fit.plot().get_yscale() == "log"
 
 
-def test_critical_batch_size_from_measured_values(tmp_path):
+def test_critical_batch_size_from_measured_values(tmp_path, seed):
     """B_crit measured at 10 target losses with 10% scatter: alpha_B = 0.21 and B* = 2e8
     inside their 90% intervals. (The smallest model: this NUTS fit runs by default.)"""
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"loss": np.linspace(3.0, 4.5, 10)})
     table["B_crit"] = 2e8 * table["loss"] ** (-1 / 0.21) * np.exp(0.1 * rng.standard_normal(10))
-    fit = fit_critical_batch_size(table, seed=0, warn=False, **SMALL)
+    fit = fit_critical_batch_size(table, seed=seed, warn=False, **SMALL)
     summary = fit.summary()
     assert summary.loc["alpha_B", "lower"] <= 0.21 <= summary.loc["alpha_B", "upper"]
     assert summary.loc["B_star", "lower"] <= 2e8 <= summary.loc["B_star", "upper"]

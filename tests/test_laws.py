@@ -117,12 +117,12 @@ def test_registry_and_errors():
         get_law("nope")
 
 
-def test_kaplan_honours_a_prior_on_the_critical_scales():
+def test_kaplan_honours_a_prior_on_the_critical_scales(seed):
     """A tight prior on N_c (not a sampled site) pulls its posterior onto the prior."""
     import numpyro.distributions as dist
 
     runs = bs.example_runs(seed=0)
-    fit = bs.fit(runs, law="kaplan", chains=2, draws=300, warmup=300, seed=0, warn=False,
+    fit = bs.fit(runs, law="kaplan", chains=2, draws=300, warmup=300, seed=seed, warn=False,
                  priors={"N_c": dist.LogNormal(jnp.log(8.8e13), 0.05)})
     n_c = fit.draws("N_c")
     assert np.quantile(n_c, 0.05) > 8.8e13 * 0.85 and np.quantile(n_c, 0.95) < 8.8e13 * 1.15

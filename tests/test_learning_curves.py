@@ -36,11 +36,11 @@ def _checkpoints(seed, tau=TAU, sizes=SIZES):
 
 
 @pytest.fixture(scope="module")
-def curves():
+def curves(seed):
     table = _checkpoints(seed=1)  # the coverage design: one compiled sampler serves both
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
-        return table, fit_learning_curves(table, seed=1, **SMALL)
+        return table, fit_learning_curves(table, seed=seed + 1, **SMALL)
 
 
 def test_recovers_tau_sigma_and_law(curves):
@@ -100,12 +100,12 @@ def test_input_errors_name_the_column():
     assert "run" in table.columns and len(table) == 40  # the caller's table is untouched
 
 
-def _coverage(seeds, tau=TAU, sampler=None):
+def _coverage(seeds, tau=TAU, sampler=None, fit_seed=0):
     """Share of data sets whose 90% predictive band for a new run's loss (at N_NEW, 20
     tokens per parameter) covers that run's simulated loss, for both models."""
     sampler = SMALL if sampler is None else sampler
     tables = [_checkpoints(seed, tau) for seed in seeds]
-    naive = bs.fit_many([t.drop(columns="run") for t in tables], **sampler, seed=0)
+    naive = bs.fit_many([t.drop(columns="run") for t in tables], **sampler, seed=fit_seed)
     truth_curve = float(bs.simulate("chinchilla", TRUTH, N=N_NEW, D=20 * N_NEW,
                                     noise=0)["loss"].iloc[0])
     hits = {"random_effect": 0, "naive": 0}
@@ -115,7 +115,7 @@ def _coverage(seeds, tau=TAU, sampler=None):
         observed = truth_curve * np.exp(rng.normal(0, tau) + rng.normal(0, SIGMA))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bs.SamplingWarning)
-            re_fit = fit_learning_curves(table, seed=seed, **sampler)
+            re_fit = fit_learning_curves(table, seed=fit_seed + seed, **sampler)
         traces.append(trace_count())
         for name, result in (("random_effect", re_fit), ("naive", naive[i])):
             band = result.predict(N=N_NEW, D=20 * N_NEW)
@@ -126,22 +126,22 @@ def _coverage(seeds, tau=TAU, sampler=None):
     return hits
 
 
-def test_naive_fit_is_overconfident_small():
+def test_naive_fit_is_overconfident_small(seed):
     """8 data sets (5 runs x 8 checkpoints, tau = 0.02, sigma = 0.005): the iid fit's 90%
     band for a new 4x larger run covers far less often than the random-effect model's.
     Measured (seeds 0-7): random effect 7/8, iid 4/8."""
-    coverage = _coverage(range(8))
+    coverage = _coverage(range(8), fit_seed=seed)
     assert coverage["random_effect"] >= 6 / 8, coverage
     assert coverage["naive"] <= 5 / 8, coverage
     assert coverage["random_effect"] - coverage["naive"] >= 2 / 8, coverage
 
 
 @pytest.mark.slow
-def test_naive_fit_is_overconfident():
+def test_naive_fit_is_overconfident(seed):
     """60 data sets: random-effect coverage within Binomial(60, 0.9)'s 99% range
     (>= 47/60), the iid fit's far below nominal (<= 0.7).
     Measured (seeds 100-159): random effect 58/60 (0.97), iid 31/60 (0.52)."""
-    coverage = _coverage(range(100, 160))
+    coverage = _coverage(range(100, 160), fit_seed=seed)
     assert coverage["random_effect"] >= 47 / 60, coverage
     assert coverage["naive"] <= 0.7, coverage
 
@@ -149,7 +149,7 @@ def test_naive_fit_is_overconfident():
 @pytest.mark.slow  # the beyond_chinchilla notebook runs the same fit by default
 @pytest.mark.realdata
 @needs_data
-def test_pythia_held_out_largest_model():
+def test_pythia_held_out_largest_model(seed):
     """Pythia (standard Pile; N with embeddings; loss = ln LAMBADA perplexity), the 14
     checkpoints past 1e10 tokens of each of the seven smaller models: tau is clearly
     positive and the 90% new-run band covers the held-out 12B model's checkpoints.
@@ -161,7 +161,7 @@ def test_pythia_held_out_largest_model():
     held_out = evals[(evals["run"] == "pythia-12b") & (evals["D"] >= 1e10)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
-        result = fit_learning_curves(train, min_tokens=1e10, seed=0, **SMALL)
+        result = fit_learning_curves(train, min_tokens=1e10, seed=seed, **SMALL)
     summary = result.summary()
     assert summary.loc["tau", "lower"] > 0.01, summary
     band = result.predict(N=held_out["N"].to_numpy(), D=held_out["D"].to_numpy())
@@ -174,7 +174,7 @@ def test_pythia_held_out_largest_model():
 @pytest.mark.slow
 @pytest.mark.realdata
 @needs_data
-def test_pythia_residuals_are_autocorrelated():
+def test_pythia_residuals_are_autocorrelated(seed):
     """With ar1=True the within-run residuals of Pythia's LAMBADA loss are strongly
     autocorrelated (measured rho 0.89, 0.80-0.95), and tau shrinks (0.019): wiggles that
     persist over checkpoints were partly read as run offsets by the iid-residual model."""
@@ -182,7 +182,7 @@ def test_pythia_residuals_are_autocorrelated():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
         result = fit_learning_curves(evals[evals["run"] != "pythia-12b"], min_tokens=1e10,
-                                     ar1=True, seed=0, **SMALL)
+                                     ar1=True, seed=seed, **SMALL)
     summary = result.summary()
     assert summary.loc["rho", "lower"] > 0.5, summary
     assert "rho" in result.param_draws()

@@ -59,8 +59,8 @@ def runs():
 
 
 @pytest.fixture(scope="module")
-def fit(runs):
-    return bs.fit(runs, law="chinchilla", chains=4, draws=300, warmup=300, seed=0)
+def fit(runs, seed):
+    return bs.fit(runs, law="chinchilla", chains=4, draws=300, warmup=300, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +94,9 @@ def _fit_from_draws(runs: pd.DataFrame, draws: pd.DataFrame) -> bs.ScalingFit:
 
 
 @pytest.fixture(scope="module")
-def baseline_fit(runs):
+def baseline_fit(runs, seed):
     if REGENERATE:
-        full = bs.fit(runs, law="chinchilla", chains=4, draws=400, warmup=400, seed=0)
+        full = bs.fit(runs, law="chinchilla", chains=4, draws=400, warmup=400, seed=seed)
         names = list(full.law.param_names) + ["sigma"]
         post = full.posterior["posterior"]
         rows = {"chain": np.repeat(np.arange(4), 100), "draw": np.tile(np.arange(100), 4)}

@@ -14,7 +14,7 @@ from bayes_scaling import priors as bp
 from bayes_scaling.laws import LAWS
 from bayes_scaling.plotting_priors import plot_prior_predictive
 
-FIT = {"chains": 2, "draws": 500, "warmup": 400, "seed": 0}
+FIT = {"chains": 2, "draws": 500, "warmup": 400}
 
 
 def _five_sizes(truth, seed=0):
@@ -147,7 +147,7 @@ def test_plot_prior_predictive(runs):
 
 # ------------------------------------------------------------------------- fits
 @pytest.fixture(scope="module")
-def fits(runs):
+def fits(runs, seed):
     """Default and literature priors on 5 model sizes drawn from the literature values,
     and the literature prior on runs with a clearly different exponent."""
     different = dict(bs.EXAMPLE_TRUTH, alpha=0.6)
@@ -156,14 +156,14 @@ def fits(runs):
     out = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out["default"] = bs.fit(runs, warn=False, **FIT)
-        out["literature"] = bs.fit(runs, priors="literature:chinchilla", **FIT)
+        out["default"] = bs.fit(runs, warn=False, seed=seed, **FIT)
+        out["literature"] = bs.fit(runs, priors="literature:chinchilla", seed=seed, **FIT)
     out["agree_warnings"] = [w for w in caught
                              if issubclass(w.category, bs.PriorDataConflictWarning)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out["conflict"] = bs.fit(_five_sizes(different, seed=1),
-                                 priors="literature:chinchilla", **FIT)
+                                 priors="literature:chinchilla", seed=seed, **FIT)
     out["conflict_warnings"] = [w for w in caught
                                 if issubclass(w.category, bs.PriorDataConflictWarning)]
     return out
@@ -200,24 +200,29 @@ def test_no_conflict_warning_when_data_agree_with_the_prior(fits):
 def test_conflicting_data_raise_a_prior_data_conflict_warning(fits):
     assert len(fits["conflict_warnings"]) == 1
     message = str(fits["conflict_warnings"][0].message)
-    assert "alpha: prior median 0.348" in message
     assert "Loosen the prior" in message and "tokeniser" in message
     table = bp.prior_data_conflict(fits["conflict"], "literature:chinchilla").set_index(
         "parameter")
-    # The steeper N-term (alpha 0.6 against the prior's 0.348) is flagged (measured z ~3.5,
-    # p ~5e-4 against a Bonferroni threshold of 0.002); E and the D-term agree with the
-    # prior and are not flagged. A is almost uninformed by five sizes once alpha is free
-    # (its data precision falls below a tenth of the prior's), so it is not tested.
+    # The truth's N-term is steeper (alpha 0.6 against the prior's 0.348) and its offset A
+    # is 186x the prior's: both truly conflict. Which of the two crosses the Bonferroni
+    # threshold (p < 0.002, |z| > 3.09) depends on the trajectory: over sampler seeds
+    # 0-3 alpha's z was 2.9-3.5 and A's data precision 0.10-0.38 of the prior's (the
+    # A-alpha ridge is slow to explore with 2 x 500 draws), so A was flagged in some and
+    # alpha in others. Every trajectory flags the N-term and only it: E and the D-term
+    # agree with the prior (|z| <= 1.2 in all seeds, far from 3.09).
+    flagged = set(table.index[table["conflict"]])
+    assert flagged and flagged <= {"A", "alpha"}, table
+    assert any(f"{name}: prior median" in message for name in flagged), message
     alpha = table.loc["alpha"]
-    assert alpha["conflict"] and alpha["z"] > 2.5
+    assert alpha["z"] > 2.5
     assert alpha["data_estimate"] > alpha["posterior_median"] > alpha["prior_median"]
     assert not table.loc[["E", "B", "beta"], "conflict"].any()
 
 
 @pytest.mark.slow
-def test_fit_many_flags_conflicting_fits(runs):
+def test_fit_many_flags_conflicting_fits(runs, seed):
     different = dict(bs.EXAMPLE_TRUTH, alpha=0.6)
     different["A"] = bs.EXAMPLE_TRUTH["A"] * 1e9 ** (0.6 - bs.EXAMPLE_TRUTH["alpha"])
     batch = bs.fit_many([runs, _five_sizes(different, seed=1)], priors="literature:chinchilla",
-                        **FIT)
+                        seed=seed, **FIT)
     assert list(batch.diagnostics["prior_conflict"]) == [False, True]

@@ -249,12 +249,12 @@ _CORRUPTED = [3, 17, 30, 44]
 
 
 @pytest.fixture(scope="module")
-def corrupted_fits():
+def corrupted_fits(seed):
     """The 60-run table of tests/test_fit.py with four losses inflated by 25%."""
     runs = _iso_flop(6)
     runs.loc[_CORRUPTED, "loss"] *= 1.25
-    robust = bs.fit(runs, likelihood="student_t", seed=0, warn=False, **SMALL)
-    normal = bs.fit(runs, likelihood="normal", seed=0, warn=False, **SMALL)
+    robust = bs.fit(runs, likelihood="student_t", seed=seed, warn=False, **SMALL)
+    normal = bs.fit(runs, likelihood="normal", seed=seed, warn=False, **SMALL)
     return robust, normal
 
 
@@ -311,9 +311,9 @@ _HIGH_LOSS = [("predicted loss", "high")]
 
 
 @pytest.fixture(scope="module")
-def regime_fits():
-    clean = bs.fit(_with_tiny_models(1, 0.0), seed=0, warn=False, **SMALL)
-    bent = bs.fit(_with_tiny_models(1, 0.1), seed=0, warn=False, **SMALL)
+def regime_fits(seed):
+    clean = bs.fit(_with_tiny_models(1, 0.0), seed=seed, warn=False, **SMALL)
+    bent = bs.fit(_with_tiny_models(1, 0.1), seed=seed, warn=False, **SMALL)
     return clean, bent
 
 
@@ -328,7 +328,7 @@ def test_regime_check_is_quiet_on_clean_data(regime_fits, example_fit):
     assert not checks.suggest_exclusions(clean).any()
 
 
-def test_regime_check_warns_about_bent_tiny_models_and_suggests_dropping_them(regime_fits):
+def test_regime_check_warns_about_bent_tiny_models_and_suggests_dropping_them(regime_fits, seed):
     _, bent = regime_fits
     # The law absorbs the bend (steeper exponents, higher E): the fit is biased ...
     summary = bent.summary()
@@ -343,7 +343,7 @@ def test_regime_check_warns_about_bent_tiny_models_and_suggests_dropping_them(re
     excluded = set(mask.index[mask])
     assert len(excluded & set(_TINY_ROWS)) >= 6 and len(excluded - set(_TINY_ROWS)) <= 1
     # Refitting without them removes the bias.
-    refit = bs.fit(bent.runs.frame[~mask], seed=0, warn=False, **SMALL)
+    refit = bs.fit(bent.runs.frame[~mask], seed=seed, warn=False, **SMALL)
     summary = refit.summary()
     for name in ("alpha", "beta", "E"):
         assert summary.loc[name, "lower"] <= TRUTH[name] <= summary.loc[name, "upper"], name
@@ -351,16 +351,21 @@ def test_regime_check_warns_about_bent_tiny_models_and_suggests_dropping_them(re
 
 # ======================================================== prior sensitivity
 @pytest.fixture(scope="module")
-def few_small_runs():
+def few_small_runs(seed):
     """5 runs over one decade of tiny budgets (1e15-1e16 FLOPs): E is barely constrained."""
     runs = bs.simulate("power_law_C", {"E": 1.8, "A": 390.0, "alpha": 0.15},
                        C=np.geomspace(1e15, 1e16, 5), noise=0.01, seed=0)
-    return bs.fit(runs, law="power_law_C", seed=0, warn=False, **SMALL)
+    # The E-A-alpha ridge diverges at the default target_accept; 0.99 samples it cleanly
+    # enough that the contractions below are stable across trajectories.
+    return bs.fit(runs, law="power_law_C", seed=seed, warn=False, target_accept=0.99, **SMALL)
 
 
 def test_far_extrapolation_from_few_small_runs_is_prior_dominated(few_small_runs):
+    # As C grows the predicted loss tends to E, which five runs over one decade leave to
+    # its prior. Measured over sampler seeds 0-3: contraction 0.69-0.76 at 1e25 (too close
+    # to the 0.75 threshold to test on one trajectory), 0.40-0.56 at 1e40 (test here).
     with pytest.warns(PriorDominatedWarning, match="prior-dominated"):
-        table = checks.prediction_contraction(few_small_runs, C=1e25)
+        table = checks.prediction_contraction(few_small_runs, C=1e40)
     assert table["prior_dominated"].item()
     # Inside the data the same fit is informative: no warning.
     with warnings.catch_warnings():
@@ -405,20 +410,20 @@ def _unidentified():
 
 
 @pytest.mark.filterwarnings("ignore::bayes_scaling.diagnostics.SamplingWarning")
-def test_divergences_are_reported_with_advice():
+def test_divergences_are_reported_with_advice(seed):
     with pytest.warns(DivergenceWarning, match="Increase target_accept"):
         bs.fit(_unidentified(), law="power_law_C", chains=2, draws=200, warmup=20,
-               target_accept=0.5, seed=0)
+               target_accept=0.5, seed=seed)
 
 
 @pytest.mark.filterwarnings("ignore::bayes_scaling.diagnostics.SamplingWarning")
-def test_tree_depth_saturation_is_reported_with_advice():
+def test_tree_depth_saturation_is_reported_with_advice(seed):
     with pytest.warns(TreeDepthWarning, match="Raise max_tree_depth"):
         bs.fit(_iso_flop(0, budgets=(1e18, 1e19), runs_per_budget=10), chains=2, draws=100,
-               warmup=100, max_tree_depth=1, seed=0)
+               warmup=100, max_tree_depth=1, seed=seed)
 
 
 @pytest.mark.filterwarnings("ignore::bayes_scaling.diagnostics.SamplingWarning")
-def test_chains_that_disagree_are_reported_with_advice():
+def test_chains_that_disagree_are_reported_with_advice(seed):
     with pytest.warns(ConvergenceWarning, match=r"R-hat of \w+ is .* chains disagree. Run more"):
-        bs.fit(_unidentified(), law="power_law_C", chains=2, draws=50, warmup=5, seed=0)
+        bs.fit(_unidentified(), law="power_law_C", chains=2, draws=50, warmup=5, seed=seed)

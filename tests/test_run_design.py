@@ -30,8 +30,8 @@ def _largest(budget=BUDGET):
 
 
 @pytest.fixture(scope="module")
-def initial_fit():
-    return bs.fit(_initial(), seed=0, warn=False, **SMALL)
+def initial_fit(seed):
+    return bs.fit(_initial(), seed=seed, warn=False, **SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_suggested_runs_beat_largest_size_on_expected_width(initial_fit, plan):
     assert suggested.mean() < 0.97 * largest.mean(), (suggested.mean(), largest.mean())
 
 
-def test_expected_width_agrees_with_refits(initial_fit):
+def test_expected_width_agrees_with_refits(initial_fit, seed):
     """Known case: two half-budget runs. The reweighting estimate of the width after them
     agrees within 25% with the mean width of NUTS refits on data simulated from the truth
     (the estimate averages over the posterior of the truth, the refits use one truth)."""
@@ -104,7 +104,7 @@ def test_expected_width_agrees_with_refits(initial_fit):
     tables = [pd.concat([_initial(), bs.simulate("chinchilla", TRUTH, N=new["N"], D=new["D"],
                                                  noise=NOISE, seed=100 + s)], ignore_index=True)
               for s in range(4)]
-    refits = bs.fit_many(tables, seed=5, **SMALL)
+    refits = bs.fit_many(tables, seed=seed + 5, **SMALL)
     actual = [np.diff(np.quantile(run_design.resolve_target(f, TARGET).values, [0.05, 0.95]))[0]
               for f in refits]
     before = run_design.resolve_target(initial_fit, TARGET).values
@@ -184,7 +184,7 @@ def test_bad_arguments_raise(initial_fit, kwargs, match):
 
 
 @pytest.mark.slow
-def test_difference_target_for_groups():
+def test_difference_target_for_groups(seed):
     """A fit with groups: the plan for L_b - L_a spends the budget on those groups' runs."""
     design = bs.iso_flop_design([1e18, 4e18, 1.6e19], runs_per_budget=6,
                                 tokens_per_param=(3.0, 300.0))
@@ -193,7 +193,7 @@ def test_difference_target_for_groups():
         truth = {**TRUTH, "A": TRUTH["A"] * scale}
         frames.append(bs.simulate("chinchilla", truth, N=design["N"], D=design["D"],
                                   noise=NOISE, seed=i).assign(group=label))
-    fit = bs.fit(pd.concat(frames, ignore_index=True), seed=0, warn=False, **SMALL)
+    fit = bs.fit(pd.concat(frames, ignore_index=True), seed=seed, warn=False, **SMALL)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", run_design.DesignWarning)
         plan = fit.suggest_runs(BUDGET, {"difference": ("a", "b", 1e23)}, n=4,

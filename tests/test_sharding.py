@@ -77,12 +77,12 @@ def test_sharded_draws_equal_the_single_device_draws(three_fits):
     np.testing.assert_array_equal(sharded.stats["num_steps"], single.stats["num_steps"])
 
 
-def test_fit_many_shards_reuses_the_compiled_sampler_and_keeps_per_fit_diagnostics(three_fits):
+def test_fit_many_shards_reuses_the_compiled_sampler_and_keeps_per_fit_diagnostics(three_fits, seed):
     # 3 tables -> padded to 4 data sets x 2 chains = 8 rows: the shape the fixture
     # already compiled, so no batch here traces or compiles anything.
     traces, samplers = inference.trace_count(), inference.compiled_sampler_count()
-    first = bs.fit_many(_tables([0, 1, 2]), seed=0, **SHORT)
-    second = bs.fit_many(_tables([10, 11, 12]), seed=1, **SHORT)
+    first = bs.fit_many(_tables([0, 1, 2]), seed=seed, **SHORT)
+    second = bs.fit_many(_tables([10, 11, 12]), seed=seed + 1, **SHORT)
     assert inference.trace_count() == traces
     assert inference.compiled_sampler_count() == samplers
     for batch in (first, second):
@@ -91,7 +91,7 @@ def test_fit_many_shards_reuses_the_compiled_sampler_and_keeps_per_fit_diagnosti
         assert {"divergences", "max_rhat", "min_ess_bulk", "ok"} <= set(batch.diagnostics)
     # Fit i's draws depend on its key (fold_in(seed, i)) and data only, not on the
     # batch size, the padding or the device a fit lands on.
-    alone = bs.fit_many(_tables([0]), seed=0, **SHORT)
+    alone = bs.fit_many(_tables([0]), seed=seed, **SHORT)
     np.testing.assert_allclose(alone.draws("alpha")[0], first.draws("alpha")[0], rtol=1e-9)
     assert not np.allclose(alone.draws("alpha")[0], first.draws("alpha")[1])
     assert inference.trace_count() == traces
