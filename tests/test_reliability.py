@@ -263,10 +263,16 @@ def test_student_t_intervals_cover_the_truth_where_normal_ones_do_not(corrupted_
     for name in ("alpha", "beta"):
         row = robust.summary().loc[name]  # 90% equal-tailed
         assert row["lower"] <= TRUTH[name] <= row["upper"], (name, row.to_dict())
-    missed = [name for name in ("alpha", "beta")
-              if not normal.summary().loc[name, "lower"] <= TRUTH[name]
-              <= normal.summary().loc[name, "upper"]]
-    assert missed, "the normal likelihood should be pulled off by the corrupted runs"
+    # The normal likelihood is pulled off alpha by the corrupted runs. Its truth rank sits
+    # at the 90% interval's edge (0.945-0.967 over sampler seeds 0-4: "outside the 90%
+    # interval" is a coin flip between trajectories); its distance from the truth in
+    # posterior sds (1.9-2.3, against 1.0 for Student-t) is stable, and tested.
+    def distance(fit):
+        draws = fit.draws("alpha")
+        return abs(np.median(draws) - TRUTH["alpha"]) / np.std(draws)
+
+    assert distance(normal) > 1.5 and distance(normal) > distance(robust) + 0.5
+    assert np.mean(normal.draws("alpha") < TRUTH["alpha"]) > 0.9  # outside its 80% interval
 
 
 def test_outlier_report_flags_exactly_the_corrupted_runs(corrupted_fits):
