@@ -160,7 +160,9 @@ def test_fit_accepts_an_accounting_convention(seed):
     truth = {"E": 1.8, "A": 480.0, "alpha": 0.35, "B": 2000.0, "beta": 0.37}
     design = bs.iso_flop_design(np.geomspace(1e18, 1e21, 6), runs_per_budget=10,
                                 tokens_per_param=(2.0, 400.0))
-    runs = bs.simulate("chinchilla", truth, N=design["N"], D=design["D"], noise=0.01, seed=1)
+    # Data seed 3: seed 1's data set puts alpha's posterior 2.5 sd below the truth even
+    # without any convention (median 0.299, sd 0.020), at the edge of a 99% interval.
+    runs = bs.simulate("chinchilla", truth, N=design["N"], D=design["D"], noise=0.01, seed=3)
     runs["N"] = runs["N"] + 50304 * 512.0  # a total count around a known embedding
     conv = Convention("non_embedding", flops="6N+attention", vocab_size=50304, d_model=512,
                       n_layer=8, n_ctx=1024)
@@ -171,10 +173,11 @@ def test_fit_accepts_an_accounting_convention(seed):
     result = bs.fit(runs, accounting=conv, chains=2, draws=400, warmup=400, seed=seed)
     np.testing.assert_allclose(result.runs.N, runs["N"] - 50304 * 512.0)
     assert result.runs.flops_factor == pytest.approx(k)
-    # The exponent is recovered within the tolerance of tests/test_fit.py (0.04). (This
-    # data set's truth sits near the 99% interval's upper end: a 99%-interval check
-    # failed on 3 of 5 sampler seeds, the Monte-Carlo error of a tail quantile.)
-    assert abs(result.summary().loc["alpha", "median"] - truth["alpha"]) < 0.04
+    # The exponent is recovered within the tolerance of tests/test_fit.py (0.04) and its
+    # 99% interval holds the truth (measured without a convention: median 0.359, sd 0.021).
+    alpha = result.summary(level=0.99).loc["alpha"]
+    assert abs(alpha["median"] - truth["alpha"]) < 0.04
+    assert alpha["lower"] <= truth["alpha"] <= alpha["upper"]
 
 
 # ------------------------------------------------------------------ real data
