@@ -25,23 +25,23 @@ import numpyro.distributions  # noqa: E402, F401
 
 from . import calibration, checks, priors  # noqa: E402, F401  (bs.calibration, bs.checks, bs.priors)
 from ._jax_setup import repair_numpyro_namespace as _repair_numpyro_namespace  # noqa: E402
-from .accounting import Convention, apply_convention, compare_conventions  # noqa: E402
-from .batch import FitBatch, fit_many  # noqa: E402
-from .compare import Crossover, ParetoKWarning, compare_models  # noqa: E402
-from .data import RunsTable, RunsTableError, load_runs  # noqa: E402
-from .diagnostics import (  # noqa: E402
+from .checks.regimes import RegimeReport, power_law_regime  # noqa: E402
+from .compare.architectures import Crossover, ParetoKWarning, compare_models  # noqa: E402
+from .compare.model_averaging import compare_laws, stacked_predict  # noqa: E402
+from .data.accounting import Convention, apply_convention, compare_conventions  # noqa: E402
+from .data.runs import RunsTable, RunsTableError, load_runs  # noqa: E402
+from .design.inference_allocation import inference_aware_allocation  # noqa: E402
+from .design.repetition import epochs_worth, optimal_allocation_constrained  # noqa: E402
+from .design.run_design import DesignWarning, RunPlan, interval_check, suggest_runs  # noqa: E402
+from .extrapolation.leave_future_out import ExtrapolationCalibration, calibrate_extrapolation  # noqa: E402
+from .inference import diagnostics  # noqa: E402, F401  (bs.diagnostics, as before the layers)
+from .inference.diagnostics import (  # noqa: E402
     ConvergenceWarning,
     DivergenceWarning,
     PriorDataConflictWarning,
     SamplingWarning,
     TreeDepthWarning,
 )
-from .downstream import DownstreamFit, fit_downstream, predict_downstream  # noqa: E402
-from .extrapolation import ExtrapolationCalibration, calibrate_extrapolation  # noqa: E402
-from .fit import ScalingFit, fit, load  # noqa: E402
-from .groups import GroupStructure  # noqa: E402
-from .hyperparams import fit_critical_batch_size, fit_hyperparameter_law  # noqa: E402
-from .inference_allocation import inference_aware_allocation  # noqa: E402
 from .laws import (  # noqa: E402
     BrokenPowerLaw,
     Chinchilla,
@@ -52,15 +52,21 @@ from .laws import (  # noqa: E402
     Saturating,
     get_law,
 )
-from .learning_curves import LearningCurveFit, fit_learning_curves  # noqa: E402
-from .model_averaging import compare_laws, stacked_predict  # noqa: E402
-from .priors import list_literature_priors, literature_priors, prior_predictive  # noqa: E402
-from .regimes import RegimeReport, power_law_regime  # noqa: E402
-from .repetition import epochs_worth, optimal_allocation_constrained  # noqa: E402
-from .run_design import DesignWarning, RunPlan, interval_check, suggest_runs  # noqa: E402
-from .simulate import EXAMPLE_TRUTH, example_runs, iso_flop_design, simulate  # noqa: E402
+from .models.groups import GroupStructure  # noqa: E402
+from .models.simulation import EXAMPLE_TRUTH, example_runs, iso_flop_design, simulate  # noqa: E402
+from .plots import plotting  # noqa: E402, F401  (bs.plotting, as before the layers)
+from .priors.literature import list_literature_priors, literature_priors, prior_predictive  # noqa: E402
+from .results.batch import FitBatch, fit_many  # noqa: E402
+from .results.downstream import DownstreamFit, fit_downstream, predict_downstream  # noqa: E402
+from .results.hyperparams import fit_critical_batch_size, fit_hyperparameter_law  # noqa: E402
+from .results.learning_curves import LearningCurveFit, fit_learning_curves  # noqa: E402
+from .results.scaling_fit import ScalingFit, fit, load  # noqa: E402
 
 _repair_numpyro_namespace()  # in case ArviZ was imported before us
+
+from ._legacy import install as _install_legacy_paths  # noqa: E402
+
+_install_legacy_paths()  # old flat module paths: DeprecationWarning naming the new home
 
 __version__ = "0.1.0"
 

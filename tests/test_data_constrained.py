@@ -9,15 +9,20 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.datasets import DATA_ENV_VAR, data_root, load_datablations, shared_data_available
-from bayes_scaling.fit import _law_inputs
-from bayes_scaling.laws import get_law
-from bayes_scaling.laws.data_constrained import PUBLISHED_C4, DataConstrained
-from bayes_scaling.repetition import (
+from bayes_scaling.data.datasets import (
+    DATA_ENV_VAR,
+    data_root,
+    load_datablations,
+    shared_data_available,
+)
+from bayes_scaling.design.repetition import (
     constrained_allocation_draws,
     epochs_worth,
     optimal_allocation_constrained,
 )
+from bayes_scaling.laws import get_law
+from bayes_scaling.laws.data_constrained import PUBLISHED_C4, DataConstrained
+from bayes_scaling.results.scaling_fit import _law_inputs
 
 needs_data = pytest.mark.skipif(
     not shared_data_available(),
@@ -275,7 +280,8 @@ def test_netcdf_round_trip(truth_fit, tmp_path):
 def test_diagnostics_and_checks(truth_fit):
     import warnings
 
-    from bayes_scaling import checks, diagnostics
+    from bayes_scaling import checks
+    from bayes_scaling.inference import diagnostics
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", bs.SamplingWarning)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling import run_design
+from bayes_scaling.design import run_design
 
 TRUTH = dict(bs.EXAMPLE_TRUTH)
 NOISE = 0.01

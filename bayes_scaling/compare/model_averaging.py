@@ -1,0 +1,227 @@
+"""Comparing scaling laws fitted to the same runs, and averaging their predictions.
+
+:func:`compare_laws`
+    PSIS-LOO (``arviz_stats.loo``) of each fit's pointwise log-likelihood and
+    the ranking with stacking weights (``arviz_stats.compare``). Laws with
+    different inputs (``chinchilla`` of N and D, ``power_law_C`` of C) are
+    comparable as long as they were fitted to the same runs: the likelihood is
+    of the same observed log-losses.
+:func:`stacked_predict`
+    model-averaged predictive bands: a mixture of the fits' posterior draws in
+    proportion to the stacking weights, for when no single law dominates.
+
+(Group structures of one law are compared by
+:func:`bayes_scaling.compare.compare_models`; this module compares laws.)
+
+References
+----------
+Vehtari, Gelman & Gabry (2017), "Practical Bayesian model evaluation using
+leave-one-out cross-validation and WAIC". Yao, Vehtari, Simpson & Gelman (2018),
+"Using stacking to average Bayesian predictive distributions".
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import arviz_stats as azs
+import jax
+import numpy as np
+import pandas as pd
+
+from .architectures import ParetoKWarning
+
+if TYPE_CHECKING:
+    from ..results.scaling_fit import ScalingFit
+
+__all__ = ["compare_laws", "stacked_predict", "ParetoKWarning"]
+
+#: Pareto-k above which a run's importance weights are unreliable (Vehtari et al. 2024).
+PARETO_K_THRESHOLD = 0.7
+
+
+def _check_same_runs(fits: Mapping[str, ScalingFit]) -> None:
+    """Raise unless every fit saw the same runs (same losses and sizes, same order)."""
+    names = list(fits)
+    first = fits[names[0]]
+    base = first.posterior["constant_data"]
+    for name in names[1:]:
+        other = fits[name].posterior["constant_data"]
+        if other["loss"].shape != base["loss"].shape:
+            raise ValueError(f"fit {name!r} has {other['loss'].size} runs, {names[0]!r} has "
+                             f"{base['loss'].size}: compare laws fitted to the same runs")
+        for column in ("loss", "N", "D", "C"):
+            if column in base and column in other and not np.allclose(
+                    np.asarray(base[column].values), np.asarray(other[column].values),
+                    rtol=1e-9):
+                raise ValueError(f"fit {name!r} was fitted to different runs than "
+                                 f"{names[0]!r} (column {column!r} differs): LOO compares "
+                                 "fits of the same runs in the same order")
+
+
+def compare_laws(fits: Mapping[str, ScalingFit], *, method: str = "stacking",
+                 pareto_k_threshold: float = PARETO_K_THRESHOLD) -> pd.DataFrame:
+    """Rank laws fitted to the same runs by PSIS-LOO, with stacking weights.
+
+    Parameters
+    ----------
+    fits : mapping of name -> ScalingFit
+        At least two fits of the same runs (checked: losses and the ``N``,
+        ``D``, ``C`` columns they share), e.g. ``{"chinchilla": ...,
+        "kaplan": ..., "power_law_C": ...}``.
+    method : {"stacking", "BB-pseudo-BMA", "pseudo-BMA"}
+        Weights of :func:`arviz_stats.compare`.
+    pareto_k_threshold : float, default 0.7
+        Runs with Pareto-k above it (or above ArviZ's sample-size threshold
+        ``min(1 - 1/log10 S, 0.7)``, whichever is lower) trigger a
+        :class:`ParetoKWarning`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`arviz_stats.compare`'s table (index: fit names, best first;
+        ``rank``, ``elpd``, ``p``, ``elpd_diff``, ``weight``, ``se``, ``dse``,
+        ...) plus ``law``, ``pareto_k_max`` and ``pareto_k_high`` (runs above
+        the threshold). ``attrs["dominant"]`` is the best fit's name when its
+        ELPD lead over every other fit exceeds 2 standard errors of the
+        difference, else ``None`` (then average with :func:`stacked_predict`).
+
+    Warns
+    -----
+    ParetoKWarning
+        Naming the fits and runs with high Pareto-k, with advice.
+
+    Examples
+    --------
+    >>> fits = {law: bs.fit(runs, law=law) for law in ("chinchilla", "kaplan")}  # doctest: +SKIP
+    >>> compare_laws(fits)                                                         # doctest: +SKIP
+    """
+    if not isinstance(fits, Mapping) or len(fits) < 2:
+        raise ValueError("compare_laws needs a mapping of at least two {name: fit}")
+    for name, f in fits.items():
+        if "log_likelihood" not in f.posterior.children:
+            raise ValueError(f"fit {name!r} has no log_likelihood group")
+    _check_same_runs(fits)
+    elpds, high, kmax, limit = {}, {}, {}, {}
+    for name, f in fits.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # replaced by one warning below
+            elpd = azs.loo(f.posterior, pointwise=True, var_name="log_loss")
+        k = np.asarray(elpd.pareto_k.values)
+        limit[name] = min(pareto_k_threshold, float(elpd.good_k))
+        high[name], kmax[name] = np.flatnonzero(k > limit[name]), float(np.max(k))
+        elpds[name] = elpd
+    flagged = {n: b for n, b in high.items() if b.size}
+    if flagged:
+        detail = "; ".join(f"{n!r}: {b.size} run(s) above {limit[n]:.2f} (positions "
+                           f"{b[:8].tolist()}{', ...' if b.size > 8 else ''}), max k {kmax[n]:.2f}"
+                           for n, b in flagged.items())
+        warnings.warn(
+            f"high Pareto k in {detail}. PSIS-LOO is unreliable for these runs, so the "
+            "ranking and weights may favour the wrong law. Look at them "
+            "(bayes_scaling.checks.outlier_report: outliers, runs outside the power-law "
+            "regime), refit with likelihood='student_t', or use K-fold cross-validation.",
+            ParetoKWarning, stacklevel=2)
+    table = azs.compare(elpds, method=method, round_to="none")
+    table["law"] = [repr(fits[n].law) for n in table.index]
+    table["pareto_k_max"] = [kmax[n] for n in table.index]
+    table["pareto_k_high"] = [int(high[n].size) for n in table.index]
+    others = table.iloc[1:]
+    leads = np.abs(np.asarray(others["elpd_diff"], dtype=float)) > 2 * np.asarray(others["dse"],
+                                                                           dtype=float)
+    table.attrs["dominant"] = str(table.index[0]) if np.all(leads) else None
+    return table
+
+
+def stacked_predict(
+    fits: Mapping[str, ScalingFit],
+    weights: Mapping[str, float] | None = None,
+    *,
+    N: Any = None,  # noqa: N803 - the field's notation
+    D: Any = None,  # noqa: N803
+    C: Any = None,  # noqa: N803
+    level: float | None = None,
+    seed: int = 0,
+    num_draws: int | None = None,
+) -> pd.DataFrame:
+    """Model-averaged predictive bands: a weighted mixture of the fits' posterior draws.
+
+    Each fit predicts at its own inputs (two of ``N``, ``D``, ``C`` are enough:
+    a law of compute gets ``C = k N D``, a law of N and D gets ``D = C/(k N)``).
+    ``num_draws`` mixture draws are split between the fits by a multinomial
+    draw with probabilities ``weights``; each fit contributes that many of its
+    posterior draws (sampled without replacement when it has enough) with its
+    own observation noise for the predictive band.
+
+    Parameters
+    ----------
+    fits : mapping of name -> ScalingFit
+    weights : mapping of name -> float, optional
+        Non-negative mixture weights (normalised); default: the stacking weights
+        of :func:`compare_laws`.
+    N, D, C : float or array
+        Where to predict (broadcast).
+    level : float, optional
+        Interval mass (default: the first fit's, 0.9).
+    seed : int, default 0
+        Seeds the split between fits, the draw selection and the noise.
+    num_draws : int, optional
+        Mixture draws (default: the smallest number of draws among the fits).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Like :meth:`ScalingFit.predict`: ``N``, ``D``, ``C`` (where known),
+        ``mean``, ``median``, ``lower``/``upper`` (band of the averaged curve),
+        ``pred_lower``/``pred_upper`` (predictive band of a new run), ``level``;
+        ``attrs["weights"]`` and ``attrs["draws_per_fit"]``.
+    """
+    from ..results.scaling_fit import _complete_sizes, _quantile_columns
+
+    if not isinstance(fits, Mapping) or not fits:
+        raise ValueError("stacked_predict needs a mapping of {name: fit}")
+    names = list(fits)
+    if weights is None:
+        weights = compare_laws(fits)["weight"].to_dict() if len(fits) > 1 else {names[0]: 1.0}
+    unknown = set(weights) - set(names)
+    if unknown:
+        raise ValueError(f"weights name fits that are not given: {sorted(unknown)}")
+    w = np.array([float(weights.get(n, 0.0)) for n in names])
+    if np.any(~np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"weights must be non-negative with a positive sum, got {dict(weights)}")
+    w = w / w.sum()
+    first = fits[names[0]]
+    level = first.level if level is None else level
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    total = min(f.num_draws for f in fits.values()) if num_draws is None else int(num_draws)
+    if total < 1:
+        raise ValueError(f"num_draws must be positive, got {num_draws!r}")
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(total, w)
+    curves, observed = [], []
+    for i, (name, count) in enumerate(zip(names, counts, strict=True)):
+        if count == 0:
+            continue
+        f = fits[name]
+        curve = f.predict_draws(N=N, D=D, C=C)  # (S_f, P), the fit's own inputs
+        noise = f._noise_draws(curve.shape, jax.random.PRNGKey(seed + 7919 * (i + 1)))
+        pick = rng.choice(curve.shape[0], size=count, replace=count > curve.shape[0])
+        curves.append(curve[pick])
+        observed.append(np.log(curve[pick]) + noise[pick])
+    curve, log_obs = np.concatenate(curves), np.concatenate(observed)
+    sizes = _complete_sizes(N, D, C, first.runs.flops_factor)
+    out = pd.DataFrame({k: np.ravel(v) for k, v in zip("NDC", sizes, strict=True)
+                        if v is not None})
+    out["mean"] = curve.mean(axis=0)
+    band = _quantile_columns("median", curve, level)
+    out["median"], out["lower"], out["upper"] = (band["median"], band["median_lower"],
+                                                 band["median_upper"])
+    tail = (1.0 - level) / 2.0
+    out["pred_lower"], out["pred_upper"] = np.exp(np.quantile(log_obs, [tail, 1 - tail], axis=0))
+    out["level"] = level
+    out.attrs["weights"] = dict(zip(names, w.tolist(), strict=True))
+    out.attrs["draws_per_fit"] = dict(zip(names, counts.tolist(), strict=True))
+    return out
