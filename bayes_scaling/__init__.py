@@ -27,8 +27,9 @@ from . import calibration, checks, priors  # noqa: E402, F401  (bs.calibration, 
 from ._jax_setup import repair_numpyro_namespace as _repair_numpyro_namespace  # noqa: E402
 from .checks.regimes import RegimeReport, power_law_regime  # noqa: E402
 from .compare.architectures import Crossover, ParetoKWarning, compare_models  # noqa: E402
+from .compare.conventions import compare_conventions  # noqa: E402
 from .compare.model_averaging import compare_laws, stacked_predict  # noqa: E402
-from .data.accounting import Convention, apply_convention, compare_conventions  # noqa: E402
+from .data.accounting import Convention, apply_convention  # noqa: E402
 from .data.runs import RunsTable, RunsTableError, load_runs  # noqa: E402
 from .design.inference_allocation import inference_aware_allocation  # noqa: E402
 from .design.repetition import epochs_worth, optimal_allocation_constrained  # noqa: E402
@@ -53,9 +54,10 @@ from .laws import (  # noqa: E402
     get_law,
 )
 from .models.groups import GroupStructure  # noqa: E402
+from .models.predictive import prior_predictive  # noqa: E402
 from .models.simulation import EXAMPLE_TRUTH, example_runs, iso_flop_design, simulate  # noqa: E402
 from .plots import plotting  # noqa: E402, F401  (bs.plotting, as before the layers)
-from .priors.literature import list_literature_priors, literature_priors, prior_predictive  # noqa: E402
+from .priors.literature import list_literature_priors, literature_priors  # noqa: E402
 from .results.batch import FitBatch, fit_many  # noqa: E402
 from .results.downstream import DownstreamFit, fit_downstream, predict_downstream  # noqa: E402
 from .results.hyperparams import fit_critical_batch_size, fit_hyperparameter_law  # noqa: E402

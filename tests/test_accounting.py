@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.compare.conventions import compare_conventions
 from bayes_scaling.data.accounting import (
     Convention,
     apply_convention,
-    compare_conventions,
     embedding_parameters,
     flops_per_token,
     for_fit,

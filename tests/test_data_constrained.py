@@ -22,7 +22,7 @@ from bayes_scaling.design.repetition import (
 )
 from bayes_scaling.laws import get_law
 from bayes_scaling.laws.data_constrained import PUBLISHED_C4, DataConstrained
-from bayes_scaling.results.scaling_fit import _law_inputs
+from bayes_scaling.laws.inputs import law_inputs as _law_inputs
 
 needs_data = pytest.mark.skipif(
     not shared_data_available(),

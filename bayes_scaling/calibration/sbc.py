@@ -64,9 +64,9 @@ from scipy import stats
 from ..laws import Law, get_law
 from ..laws.allocation import log_optimal_allocation
 from ..models.scaling import build_model, noise_priors
+from ..models.setup import prepare
 from ..models.simulation import EXAMPLE_TRUTH, iso_flop_design, simulate
 from ..results.batch import FitBatch, fit_many
-from ..results.scaling_fit import _prepare
 
 __all__ = [
     "SBCResult", "run_sbc", "sbc_design", "sbc_priors", "draw_prior_tables",
@@ -144,7 +144,7 @@ def sbc_priors(
     """
     law = get_law(law)
     design = sbc_design(law) if design is None else design
-    _, fixed, _ = _prepare(design, law, likelihood, {}, 6.0, None)
+    _, fixed, _ = prepare(design, law, likelihood, {}, 6.0, None)
     out: dict[str, dist.Distribution] = {**law.default_priors(fixed.as_arrays()),
                                          **noise_priors(likelihood)}
     for name, prior in dict(priors or {}).items():
@@ -197,7 +197,7 @@ def draw_prior_tables(
     law = get_law(law)
     design = sbc_design(law) if design is None else design
     priors = sbc_priors(law, design, likelihood=likelihood) if priors is None else dict(priors)
-    _, _, kwargs = _prepare(design, law, likelihood, priors, 6.0, None)
+    _, _, kwargs = prepare(design, law, likelihood, priors, 6.0, None)
     kwargs = {**kwargs, "log_loss": None}
     model = build_model(law, likelihood)
     names = list(law.param_names) + list(noise_priors(likelihood))
@@ -587,7 +587,7 @@ def run_sbc(
                      draws=draws, warmup=warmup, target_accept=target_accept, seed=seed + 1,
                      batch_size=batch_size)
     seconds = time.perf_counter() - start
-    design_runs, _, _ = _prepare(design, law, likelihood, {}, 6.0, None)
+    design_runs, _, _ = prepare(design, law, likelihood, {}, 6.0, None)
     extra_truth, extra_draws, target = _extrapolation(
         law, design_runs, truths, batch, extrapolation_factor, likelihood,
         jax.random.PRNGKey(seed + 2), tokens_per_param)

@@ -49,6 +49,10 @@ from numpyro.infer import Predictive
 from scipy import special, stats
 
 from ..inference.diagnostics import PriorDominatedWarning, RegimeWarning
+from ..laws.inputs import law_inputs
+from ..models.scaling import build_model
+from ..models.setup import check_priors, prepare
+from ..results.scaling_fit import fit as fit_law
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
@@ -226,7 +230,6 @@ def _end_tests(residuals: np.ndarray, scale: float, axes: Mapping[str, np.ndarra
 
 def _holdout_test(fit: ScalingFit, held_out: np.ndarray, priors: Any) -> dict[str, Any]:
     """Refit without ``held_out`` runs; test them against the refit's predictive distribution."""
-    from ..results.scaling_fit import fit as fit_law
 
     keep = np.ones(fit.runs.num_runs, dtype=bool)
     keep[held_out] = False
@@ -446,14 +449,12 @@ def suggest_exclusions(
 def _prior_draws(fit: ScalingFit, priors: Mapping[str, dist.Distribution] | None,
                  num_draws: int, seed: int) -> dict[str, np.ndarray]:
     """Draws of every site of the fit's model under its prior (same data design)."""
-    from ..models.scaling import build_model
-    from ..results.scaling_fit import _check_priors, _prepare
 
     groups = getattr(fit, "groups", None)
-    checked = _check_priors(fit.law, fit.likelihood, priors, groups) if groups is not None \
-        else _check_priors(fit.law, fit.likelihood, priors)
+    checked = check_priors(fit.law, fit.likelihood, priors, groups) if groups is not None \
+        else check_priors(fit.law, fit.likelihood, priors)
     extra = {"groups": groups} if groups is not None else {}
-    _, _, kwargs = _prepare(fit.runs, fit.law, fit.likelihood, checked,
+    _, _, kwargs = prepare(fit.runs, fit.law, fit.likelihood, checked,
                             fit.runs.flops_factor, None, **extra)
     model = build_model(fit.law, fit.likelihood, groups) if groups is not None \
         else build_model(fit.law, fit.likelihood)
@@ -647,13 +648,12 @@ def prediction_contraction(
     --------
     >>> prediction_contraction(fit, N=1e12, D=2e13)              # doctest: +SKIP
     """
-    from ..results.scaling_fit import _law_inputs
 
     if getattr(fit, "groups", None) is not None:
         raise NotImplementedError("prediction_contraction supports fits without groups")
     if scale not in ("linear", "log"):
         raise ValueError(f"scale must be 'linear' or 'log', got {scale!r}")
-    flat = _law_inputs(fit.law, N, D, C, fit.runs.flops_factor, U)
+    flat = law_inputs(fit.law, N, D, C, fit.runs.flops_factor, U)
     post = np.log(fit.predict_draws(**{k: flat[k] for k in fit.law.inputs}))
     prior_params = _prior_draws(fit, priors, num_prior_draws, seed)
     import jax.numpy as jnp

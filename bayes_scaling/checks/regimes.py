@@ -29,8 +29,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..data.runs import RunsTable, load_runs
 from ..inference.diagnostics import RegimeWarning
 from ..laws import BrokenPowerLaw
+from ..results.scaling_fit import ScalingFit
+from ..results.scaling_fit import fit as fit_law
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
@@ -231,9 +234,6 @@ def power_law_regime(
         change of exponent and sharpness with intervals), ``main_exponent``,
         ``exclude`` (mask) and the ``fit``.
     """
-    from ..data.runs import RunsTable, load_runs
-    from ..results.scaling_fit import ScalingFit
-    from ..results.scaling_fit import fit as fit_law
 
     if not 0 < tolerance:
         raise ValueError(f"tolerance must be positive, got {tolerance!r}")

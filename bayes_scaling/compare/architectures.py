@@ -42,6 +42,9 @@ from ..laws import Law
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
+from ..exceptions import ParetoKWarning
+from ..results.extensions import register
+
 __all__ = ["compare", "crossover", "group_effects", "compare_models", "Crossover",
            "ParetoKWarning"]
 
@@ -52,12 +55,8 @@ _BISECTION_STEPS = 48
 _INV_PHI = 0.6180339887498949
 
 
-class ParetoKWarning(UserWarning):
-    """Some runs have high Pareto-k: the PSIS-LOO estimate for them is unreliable."""
-
-
 # --------------------------------------------------------------------------- curves
-def _check_pair(fit: ScalingFit, a: str, b: str) -> tuple[str, str]:
+def check_pair(fit: ScalingFit, a: str, b: str) -> tuple[str, str]:
     if fit.groups is None:
         raise ValueError("comparing groups needs a fit with groups: give the runs table a "
                          "'group' column and fit it with bayes_scaling.fit")
@@ -227,7 +226,7 @@ def compare(
     >>> fit = bs.fit(runs_with_groups)                                  # doctest: +SKIP
     >>> fit.compare("baseline", "new", C=[1e21, 1e23, 1e25])          # doctest: +SKIP
     """
-    a, b = _check_pair(fit, a, b)
+    a, b = check_pair(fit, a, b)
     level = fit.level if level is None else level
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
@@ -244,7 +243,7 @@ def compare(
         specs += [(f"fixed {name}", float(v)) for v in _budgets(values)]
     frames = []
     for allocation, fixed in specs:
-        loss_a, loss_b, multiplier = _pair_draws(fit, a, b, compute, allocation, fixed)
+        loss_a, loss_b, multiplier = pair_draws(fit, a, b, compute, allocation, fixed)
         diff = loss_b - loss_a
         row: dict[str, Any] = {
                 "a": a, "b": b, "allocation": allocation, "C": compute,
@@ -263,7 +262,7 @@ def compare(
     return pd.concat(frames, ignore_index=True)
 
 
-def _pair_draws(
+def pair_draws(
     fit: ScalingFit, a: str, b: str, compute: np.ndarray, allocation: str = "compute-optimal",
     fixed: float = np.nan,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -346,7 +345,7 @@ def crossover(
         ``p_cross`` (probability of a crossing in the range), the crossing
         compute's median and interval given a crossing, and the per-draw values.
     """
-    a, b = _check_pair(fit, a, b)
+    a, b = check_pair(fit, a, b)
     level = fit.level if level is None else level
     lo_c, hi_c = (float(x) for x in C_range)
     if not (0 < lo_c < hi_c and np.isfinite(hi_c)):
@@ -514,3 +513,9 @@ def compare_models(
     table["pareto_k_high"] = [high[n][0] for n in table.index]
     table["pareto_k_max"] = [high[n][1] for n in table.index]
     return table
+
+
+# ScalingFit's method(s) of the same name call these (results layer: no import upwards).
+register("compare", compare)
+register("crossover", crossover)
+register("group_effects", group_effects)

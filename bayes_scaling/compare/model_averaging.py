@@ -31,6 +31,8 @@ import jax
 import numpy as np
 import pandas as pd
 
+from ..data.sizes import complete_sizes
+from ..inference.intervals import quantile_columns
 from .architectures import ParetoKWarning
 
 if TYPE_CHECKING:
@@ -178,7 +180,6 @@ def stacked_predict(
         ``pred_lower``/``pred_upper`` (predictive band of a new run), ``level``;
         ``attrs["weights"]`` and ``attrs["draws_per_fit"]``.
     """
-    from ..results.scaling_fit import _complete_sizes, _quantile_columns
 
     if not isinstance(fits, Mapping) or not fits:
         raise ValueError("stacked_predict needs a mapping of {name: fit}")
@@ -212,11 +213,11 @@ def stacked_predict(
         curves.append(curve[pick])
         observed.append(np.log(curve[pick]) + noise[pick])
     curve, log_obs = np.concatenate(curves), np.concatenate(observed)
-    sizes = _complete_sizes(N, D, C, first.runs.flops_factor)
+    sizes = complete_sizes(N, D, C, first.runs.flops_factor)
     out = pd.DataFrame({k: np.ravel(v) for k, v in zip("NDC", sizes, strict=True)
                         if v is not None})
     out["mean"] = curve.mean(axis=0)
-    band = _quantile_columns("median", curve, level)
+    band = quantile_columns("median", curve, level)
     out["median"], out["lower"], out["upper"] = (band["median"], band["median_lower"],
                                                  band["median_upper"])
     tail = (1.0 - level) / 2.0

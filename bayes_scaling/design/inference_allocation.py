@@ -55,6 +55,8 @@ from ..laws import Law
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
+from ..exceptions import InfeasibleTargetWarning
+
 __all__ = ["inference_aware_allocation", "inference_aware_allocation_draws",
            "InfeasibleTargetWarning"]
 
@@ -65,10 +67,6 @@ _U_RANGE = (-30.0, 60.0)
 _LOG_N_WINDOW = (-25.0, 35.0)
 #: log D bracket of the bisection for D(N): 1 to e^120 tokens.
 _LOG_D_BRACKET = (0.0, 120.0)
-
-
-class InfeasibleTargetWarning(UserWarning):
-    """The target loss is at or below the law's floor in some posterior draws."""
 
 
 # ------------------------------------------------------------------ minimisers

@@ -31,9 +31,10 @@ import numpy as np
 import pandas as pd
 
 from ..inference import diagnostics
+from ..inference.intervals import quantile_columns
 from ..laws.allocation import numeric_log_allocation
 from ..laws.base import Array
-from ..results.scaling_fit import ScalingFit, _quantile_columns
+from ..results.scaling_fit import ScalingFit
 
 __all__ = ["EpochsWorth", "epochs_worth", "optimal_allocation_constrained",
            "DEFAULT_EPOCHS"]
@@ -187,7 +188,7 @@ def epochs_worth(
 
     table = pd.DataFrame({"epochs": grid, "D": d, "N": n, "tokens_per_param": d / n})
     for name, values in (("loss", loss), ("penalty", penalty), ("excess", excess)):
-        for col, vals in _quantile_columns(name, values, level).items():
+        for col, vals in quantile_columns(name, values, level).items():
             table[col] = vals
     table["p_penalty_below"] = p_below
     table["p_best"] = p_best
@@ -353,7 +354,7 @@ def optimal_allocation_constrained(
     draws = constrained_allocation_draws(fit, C, unique_tokens, group=group)
     out: dict[str, Any] = {"C": draws.pop("C"), "U": draws.pop("U")}
     for name, values in draws.items():
-        out.update(_quantile_columns(name, values, level))
+        out.update(quantile_columns(name, values, level))
     table = pd.DataFrame(out)
     table["level"] = level
     return table

@@ -73,16 +73,18 @@ import pandas as pd
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
+from ..compare.architectures import check_pair
+from ..data.sizes import complete_sizes
+from ..exceptions import DesignWarning
+from ..models.simulation import iso_flop_design
+from ..results.extensions import register
+
 __all__ = ["suggest_runs", "interval_check", "resolve_target", "default_candidates",
            "expected_width", "Target", "RunPlan", "IntervalCheck", "DesignWarning"]
 
 #: Greedy rules run by :func:`suggest_runs`; the better final plan is returned.
 RULES = ("per_flop", "largest_gain")
 _TARGET_KINDS = ("loss", "N_opt", "difference")
-
-
-class DesignWarning(UserWarning):
-    """The importance weights behind an expected width collapsed (low effective sample size)."""
 
 
 # ----------------------------------------------------------------------------- targets
@@ -179,9 +181,8 @@ def resolve_target(fit: ScalingFit, target: Mapping[str, Any]) -> Target:
             raise ValueError("the 'difference' target needs a fit with groups")
         if not isinstance(spec, Sequence) or isinstance(spec, str) or len(spec) != 3:
             raise ValueError(f"'difference' takes (group_a, group_b, C), got {spec!r}")
-        from ..compare.architectures import _check_pair
 
-        a, b = _check_pair(fit, spec[0], spec[1])
+        a, b = check_pair(fit, spec[0], spec[1])
         c = _positive(spec[2], "the difference target's C")
         values = (fit.allocation_draws(c, group=b)["loss_opt"][:, 0]
                   - fit.allocation_draws(c, group=a)["loss_opt"][:, 0])
@@ -241,7 +242,6 @@ def default_candidates(
     pandas.DataFrame
         ``N``, ``D``, ``C`` (cost, ``k N D``) and ``group`` for a fit with groups.
     """
-    from ..models.simulation import iso_flop_design
 
     budget = _positive(budget, "budget")
     if num_lines < 1 or runs_per_line < 1:
@@ -258,7 +258,6 @@ def default_candidates(
 
 def _validate_candidates(fit: ScalingFit, candidates: Any) -> pd.DataFrame:
     """Check a candidate table; return a fresh frame with ``N``, ``D``, ``C`` (and ``group``)."""
-    from ..results.scaling_fit import _complete_sizes
 
     if not isinstance(candidates, pd.DataFrame):
         raise TypeError(f"candidates must be a pandas DataFrame, got {type(candidates).__name__}")
@@ -277,7 +276,7 @@ def _validate_candidates(fit: ScalingFit, candidates: Any) -> pd.DataFrame:
                              f"(row {row!r}: {candidates[name].loc[row]!r})")
         values[name] = column
     k = fit.runs.flops_factor
-    n, d, c = _complete_sizes(values.get("N"), values.get("D"),
+    n, d, c = complete_sizes(values.get("N"), values.get("D"),
                               values.get("C") if len(given) == 2 else None, k)
     if len(given) == 3:
         derived = k * values["N"] * values["D"]
@@ -794,3 +793,7 @@ def interval_check(
     return IntervalCheck(**{**check.__dict__, "expected_width_after": float(np.mean(widths)),
                             "p_narrow_after": float(np.mean(widths <= tolerance)),
                             "ess_after": ess})
+
+
+# ScalingFit's method(s) of the same name call these (results layer: no import upwards).
+register("suggest_runs", suggest_runs)

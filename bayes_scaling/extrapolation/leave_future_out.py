@@ -42,6 +42,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from ..laws.inputs import law_inputs
+from ..results.scaling_fit import fit as fit_law
+
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
@@ -111,14 +114,13 @@ class ExtrapolationCalibration:
         the discrepancy ``Normal(0, (tau d)^2)`` in log-loss, plus
         ``decades_beyond`` (``d``) and ``extrapolation_sd`` (``tau d``).
         """
-        from ..results.scaling_fit import _law_inputs
 
         fit = self.fit
         level = fit.level if level is None else level
         seed = fit.seed + 3 if seed is None else seed
         extra = {} if U is None else {"U": U}
         table = fit.predict(N=N, D=D, C=C, level=level, seed=seed, **extra)
-        sizes = _law_inputs(fit.law, N, D, C, fit.runs.flops_factor, U)
+        sizes = law_inputs(fit.law, N, D, C, fit.runs.flops_factor, U)
         draws = _log_predictive_draws(fit, sizes, seed)
         d = self.distance(sizes)
         rng = np.random.default_rng(seed)
@@ -133,7 +135,6 @@ class ExtrapolationCalibration:
 
 def _fold_errors(fit: ScalingFit, cut: float, axis: str, fold: int, seed: int,
                  fit_kwargs: Mapping[str, Any]) -> pd.DataFrame | None:
-    from ..results.scaling_fit import fit as fit_law
 
     frame = fit.runs.frame
     inner, outer = frame[frame[axis] <= cut], frame[frame[axis] > cut]

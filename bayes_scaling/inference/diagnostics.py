@@ -9,41 +9,30 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from arviz_stats.base import array_stats
 
-if TYPE_CHECKING:
-    from ..results.scaling_fit import ScalingFit
+from ..exceptions import (
+    AllocationWarning,
+    ConvergenceWarning,
+    DivergenceWarning,
+    PriorDataConflictWarning,
+    PriorDominatedWarning,
+    RegimeWarning,
+    SamplingWarning,
+    TreeDepthWarning,
+)
 
 __all__ = [
     "SamplingWarning", "DivergenceWarning", "ConvergenceWarning", "TreeDepthWarning",
-    "AllocationWarning", "check_fit", "check_sampling", "RHAT_THRESHOLD", "MIN_ESS_PER_CHAIN",
+    "AllocationWarning", "RegimeWarning", "PriorDominatedWarning", "PriorDataConflictWarning",
+    "check_fit", "check_sampling", "RHAT_THRESHOLD", "MIN_ESS_PER_CHAIN",
 ]
 
 RHAT_THRESHOLD = 1.01
 MIN_ESS_PER_CHAIN = 100
-
-
-class SamplingWarning(UserWarning):
-    """Base class of the sampler-problem warnings."""
-
-
-class DivergenceWarning(SamplingWarning):
-    """NUTS reported divergent transitions."""
-
-
-class ConvergenceWarning(SamplingWarning):
-    """R-hat too high or effective sample size too low."""
-
-
-class TreeDepthWarning(SamplingWarning):
-    """Many iterations hit the maximum tree depth."""
-
-
-class AllocationWarning(UserWarning):
-    """Compute-optimal allocation at the edge of the search window."""
 
 
 def _warn(message: str, category: type[Warning], stacklevel: int = 4) -> None:
@@ -98,7 +87,7 @@ def sampling_numbers(samples: Mapping[str, np.ndarray], diverging: np.ndarray,
             "ok": ok}
 
 
-def check_fit(result: ScalingFit) -> dict[str, float]:
+def check_fit(result: Any) -> dict[str, float]:  # a ScalingFit (results layer, above)
     """Warn about divergences, R-hat, ESS and tree depth; return the numbers checked."""
     names = checked_names(result.law.param_names,
                           list(result.posterior["posterior"].data_vars))
@@ -164,22 +153,3 @@ def warn_allocation_edge(share: float) -> None:
     )
 
 
-class RegimeWarning(UserWarning):
-    """Residuals bend at the ends of the data: some runs may lie outside the power-law
-    regime (near-random start, saturation). See :func:`bayes_scaling.checks.regime_check`."""
-
-
-class PriorDominatedWarning(UserWarning):
-    """A requested quantity is determined mostly by the prior, not by the runs.
-    See :func:`bayes_scaling.checks.prediction_contraction`."""
-
-
-__all__ += ["RegimeWarning", "PriorDominatedWarning"]
-
-
-class PriorDataConflictWarning(UserWarning):
-    """The runs contradict an informative prior (e.g. a literature prior): the posterior
-    is a compromise neither supports. See :func:`bayes_scaling.priors.prior_data_conflict`."""
-
-
-__all__ += ["PriorDataConflictWarning"]

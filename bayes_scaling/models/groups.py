@@ -57,7 +57,7 @@ import numpyro.distributions as dist
 
 from ..data.runs import RunsTable, RunsTableError
 from ..laws import Law
-from .scaling import LIKELIHOODS, observe
+from .likelihood import LIKELIHOODS, observe
 
 __all__ = [
     "MODES", "POOL_SCALE", "GroupStructure", "resolve_groups", "default_structure",

@@ -24,27 +24,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpyro
 import numpyro.distributions as dist
 
 from ..laws import Law
-
-if TYPE_CHECKING:
-    from .groups import GroupStructure
+from .groups import GroupStructure, build_grouped_model
+from .likelihood import LIKELIHOODS, noise_priors, observe
 
 __all__ = ["LIKELIHOODS", "build_model", "noise_priors", "observe"]
-
-LIKELIHOODS = ("normal", "student_t")
-
-
-def noise_priors(likelihood: str) -> dict[str, dist.Distribution]:
-    """Default priors of the observation-noise sites for ``likelihood``."""
-    priors = {"sigma": dist.HalfNormal(0.05)}
-    if likelihood == "student_t":
-        priors["nu"] = dist.Gamma(2.0, 0.1)
-    return priors
 
 
 def build_model(
@@ -68,22 +57,8 @@ def build_model(
     which lets compiled samplers be reused.
     """
     if groups is not None:
-        from .groups import build_grouped_model  # groups builds on this module
-
         return build_grouped_model(law, likelihood, groups)
     return _build_model(law, likelihood)
-
-
-def observe(likelihood: str, mean: Any, log_loss: Any, priors: Mapping[str, dist.Distribution]):
-    """Noise sites and the ``log_loss`` likelihood around ``mean`` (log-space)."""
-    defaults = noise_priors(likelihood)
-    sigma = numpyro.sample("sigma", priors.get("sigma", defaults["sigma"]))
-    if likelihood == "student_t":
-        nu = numpyro.sample("nu", priors.get("nu", defaults["nu"]))
-        obs_dist = dist.StudentT(nu, mean, sigma)
-    else:
-        obs_dist = dist.Normal(mean, sigma)
-    numpyro.sample("log_loss", obs_dist, obs=log_loss)
 
 
 @functools.cache

@@ -11,7 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from ..data.sizes import complete_sizes
 from ..laws import Law, get_law
+from ..laws.inputs import law_inputs
 
 __all__ = ["simulate", "iso_flop_design", "example_runs", "EXAMPLE_TRUTH"]
 
@@ -91,19 +93,15 @@ def simulate(
     pandas.DataFrame
         Columns ``N``, ``D``, ``C`` (where known), ``U`` (when given) and ``loss``.
     """
-    from ..results.scaling_fit import (  # local: fit imports the heavy stack
-        _complete_sizes,
-        _law_inputs,
-    )
 
     law = get_law(law)
     missing = set(law.param_names) - set(params)
     if missing:
         raise ValueError(f"params lacks {sorted(missing)} for the {law.name} law")
     if U is not None:
-        sizes = _law_inputs(law, N, D, C, flops_factor, U)
+        sizes = law_inputs(law, N, D, C, flops_factor, U)
     else:
-        N, D, C = _complete_sizes(N, D, C, flops_factor)
+        N, D, C = complete_sizes(N, D, C, flops_factor)
         sizes = {k: v for k, v in (("N", N), ("D", D), ("C", C)) if v is not None}
     with jax.enable_x64(True):
         log_inputs = {k: np.log(np.ravel(sizes[k])) for k in law.inputs}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compare.architectures import _check_pair, _pair_draws, group_effects
+from ..compare.architectures import check_pair, group_effects, pair_draws
 from .plotting import OKABE_ITO
 
 if TYPE_CHECKING:
@@ -110,9 +110,9 @@ def plot_loss_difference(
     Below zero, ``b`` is better. ``relative=True`` plots ``L_b / L_a - 1``
     instead. The range of the fitted runs is shaded white, extrapolation grey.
     """
-    a, b = _check_pair(fit, a, b)
+    a, b = check_pair(fit, a, b)
     grid = _compute_grid(C_range, num)
-    loss_a, loss_b, _ = _pair_draws(fit, a, b, grid)
+    loss_a, loss_b, _ = pair_draws(fit, a, b, grid)
     diff = loss_b / loss_a - 1.0 if relative else loss_b - loss_a
     ax = _axes(ax)
     _extrapolation_shading(ax, fit, grid)
@@ -145,9 +145,9 @@ def plot_compute_multiplier(
     gets there with half the compute). Draws in which ``b`` never reaches
     ``a``'s loss are left out of the bands; the share is in the title.
     """
-    a, b = _check_pair(fit, a, b)
+    a, b = check_pair(fit, a, b)
     grid = _compute_grid(C_range, num)
-    _, _, multiplier = _pair_draws(fit, a, b, grid)
+    _, _, multiplier = pair_draws(fit, a, b, grid)
     ax = _axes(ax)
     _extrapolation_shading(ax, fit, grid)
     _bands(ax, grid, multiplier, OKABE_ITO[2], label=f"compute multiplier of {b} vs {a}")

@@ -40,6 +40,12 @@ import numpy as np
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
+from ..data.sizes import complete_sizes
+from ..laws import get_law
+from ..laws.allocation import log_optimal_allocation
+from ..models.scaling import build_model
+from ..results.extensions import register
+
 __all__ = [
     "OKABE_ITO",
     "KINDS",
@@ -288,9 +294,8 @@ def plot_loss_vs_compute(
         if table is None:
             c_targets = np.atleast_1d(np.asarray(targets, dtype=float))
         else:
-            from ..results.scaling_fit import _complete_sizes
 
-            sizes = _complete_sizes(table.get("N"), table.get("D"), table.get("C"),
+            sizes = complete_sizes(table.get("N"), table.get("D"), table.get("C"),
                                     fit.runs.flops_factor)
             table.update({k: v for k, v in zip("NDC", sizes, strict=True) if v is not None})
             missing = [k for k in set(fit.law.inputs) | {"C"} if k not in table]
@@ -459,8 +464,6 @@ def _reference_allocation(spec: Mapping[str, Any], compute: np.ndarray,
     import jax.numpy as jnp
     from jax import enable_x64
 
-    from ..laws import get_law
-    from ..laws.allocation import log_optimal_allocation
 
     spec = dict(spec)
     law = get_law(spec.pop("law", "chinchilla"))
@@ -654,7 +657,6 @@ def _prior_draws(fit: ScalingFit, priors: Mapping[str, Any] | None, num_samples:
     import jax.numpy as jnp
     from numpyro.infer import Predictive
 
-    from ..models.scaling import build_model
 
     priors = dict(priors or {})
     # A prior on a derived offset (e.g. "A") is a factor on a flat site, which
@@ -921,3 +923,7 @@ def plot(fit: ScalingFit, kind: str = "loss", **kwargs: Any) -> Any:
     except KeyError:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}") from None
     return func(fit, **kwargs)
+
+
+# ScalingFit's method(s) of the same name call these (results layer: no import upwards).
+register("plot", plot)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..priors.literature import PriorPredictive
+from ..models.predictive import PriorPredictive
 from .plotting import OKABE_ITO, _axes, _sci_log_axis
 
 __all__ = ["plot_prior_predictive"]

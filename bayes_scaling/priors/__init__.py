@@ -1,8 +1,8 @@
-"""Layer 3, priors: prior catalogue (published fits) and prior resolution."""
+"""Layer 3, priors: the prior catalogue (published fits), prior resolution and the
+prior-data conflict check."""
 
-from . import literature
+from . import conflict, literature
+from .conflict import *  # noqa: F401,F403
 from .literature import *  # noqa: F401,F403
 
-__all__ = [
-    *literature.__all__,
-]
+__all__ = [*literature.__all__, *conflict.__all__]

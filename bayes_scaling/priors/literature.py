@@ -64,14 +64,11 @@ Evans & Moshonov (2006), "Checking for Prior-Data Conflict", Bayesian Analysis 1
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
@@ -79,12 +76,13 @@ import pandas as pd
 from ..laws import Design, Law, get_law
 
 if TYPE_CHECKING:
-    from ..results.scaling_fit import ScalingFit
+    pass
+
 
 __all__ = [
     "LiteraturePrior", "LITERATURE_PRIORS", "SPREAD_FLOORS", "INFLATION",
     "literature_priors", "list_literature_priors", "resolve_priors",
-    "PriorPredictive", "prior_predictive", "prior_data_conflict", "check_prior_data_conflict",
+    "trace_params",
 ]
 
 #: Multiplier of the published (relative) standard error.
@@ -261,7 +259,7 @@ def _probe_design(law: Law) -> dict[str, Any]:
     return Design(log_centre=log_centre, log_loss_centre=1.0, min_loss=2.0).as_arrays()
 
 
-def _trace_params(law: Law, design: Mapping[str, Any], priors: Mapping[str, Any]) -> dict:
+def trace_params(law: Law, design: Mapping[str, Any], priors: Mapping[str, Any]) -> dict:
     """Trace ``law.sample_params`` once (flat sites pinned at 0: they cannot be sampled)."""
     from numpyro import handlers
 
@@ -276,7 +274,7 @@ def _trace_params(law: Law, design: Mapping[str, Any], priors: Mapping[str, Any]
 
 def _honoured(law: Law, param: str, prior: dist.Distribution) -> bool:
     """Does ``law.sample_params`` use a prior given under ``param``? (traced once, no data)."""
-    trace = _trace_params(law, _probe_design(law), {param: prior})
+    trace = trace_params(law, _probe_design(law), {param: prior})
     return any(site.get("fn") is prior or name == f"{param}_prior" for name, site in trace.items())
 
 
@@ -377,302 +375,3 @@ def resolve_priors(law: Law, priors: Any) -> dict[str, dist.Distribution]:
                     f"{type(priors).__name__}")
 
 
-# ---------------------------------------------------------------- prior predictive
-@dataclass(frozen=True, eq=False)
-class PriorPredictive:
-    """Loss curves implied by a prior at given points, before their losses are seen.
-
-    Attributes
-    ----------
-    law : Law
-    points : pandas.DataFrame
-        ``N``, ``D``, ``C`` (where known) of the points, plus ``loss`` when the
-        points are runs with observed losses.
-    curve_draws : ndarray, shape (num_draws, num_points)
-        Loss curve ``L(N, D)`` per prior draw (no observation noise).
-    loss_draws : ndarray, shape (num_draws, num_points)
-        A new run's loss per draw (observation noise added).
-    params : dict
-        Prior draws of the law's parameters and the noise parameters.
-    level : float
-    """
-
-    law: Law
-    points: pd.DataFrame
-    curve_draws: np.ndarray
-    loss_draws: np.ndarray
-    params: dict[str, np.ndarray]
-    level: float
-
-    def bands(self, level: float | None = None) -> pd.DataFrame:
-        """One row per point: ``median``, ``lower``/``upper`` of the curve and
-        ``pred_lower``/``pred_upper`` of a new run's loss (equal-tailed), and,
-        where losses were given, ``inside`` (the observed loss is in the predictive band)."""
-        level = self.level if level is None else level
-        tail = (1 - level) / 2
-        out = self.points.copy()
-        lower, median, upper = np.quantile(self.curve_draws, [tail, 0.5, 1 - tail], axis=0)
-        out["median"], out["lower"], out["upper"] = median, lower, upper
-        out["pred_lower"], out["pred_upper"] = np.quantile(self.loss_draws, [tail, 1 - tail],
-                                                           axis=0)
-        if "loss" in out:
-            out["inside"] = (out["pred_lower"] <= out["loss"]) & (out["loss"] <= out["pred_upper"])
-        out["level"] = level
-        return out
-
-
-def _points_and_design(law: Law, data: Any, flops_factor: float, typical_loss: float | None):
-    from ..data.runs import RunsTable, load_runs
-    from ..results.scaling_fit import _design_for, _law_inputs
-
-    has_loss = isinstance(data, RunsTable) or (
-        isinstance(data, pd.DataFrame) and "loss" in data.columns) or isinstance(data, str)
-    if has_loss:
-        runs = data if isinstance(data, RunsTable) else load_runs(data, flops_factor=flops_factor)
-        runs.require(law.inputs, min_runs=1, law=f"{law.name} law")
-        design = _design_for(runs, law)
-        if typical_loss is not None:
-            design = Design(design.log_centre, math.log(typical_loss), typical_loss)
-        points = pd.DataFrame({k: runs.column(k) for k in ("N", "D", "C")
-                               if k in runs.frame.columns})
-        points["loss"] = runs.loss
-        return points, design
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError("data must be a runs table (with a loss column) or a DataFrame of "
-                        f"N/D/C points, got {type(data).__name__}")
-    if typical_loss is None or not typical_loss > 0:
-        raise ValueError("points without a loss column need typical_loss= (a positive loss "
-                         "of the order the runs will reach): the default priors of E and of "
-                         "the offsets are scaled by it")
-    sizes = {k: data[k].to_numpy(dtype=float) if k in data else None for k in ("N", "D", "C")}
-    flat = _law_inputs(law, sizes["N"], sizes["D"], sizes["C"], flops_factor)
-    points = pd.DataFrame(flat)
-    log_centre = {k: float(np.mean(np.log(v))) for k, v in flat.items()}
-    return points, Design(log_centre, math.log(typical_loss), typical_loss)
-
-
-def prior_predictive(
-    law: str | Law,
-    data: Any,
-    *,
-    priors: Any = None,
-    num_draws: int = 1000,
-    seed: int = 0,
-    level: float = 0.9,
-    likelihood: str = "normal",
-    flops_factor: float = 6.0,
-    typical_loss: float | None = None,
-) -> PriorPredictive:
-    """Loss curves a prior implies at a table's runs (or given points), before seeing data.
-
-    A prior predictive check (Gabry et al. 2019): if the bands do not cover
-    plausible losses (e.g. they allow losses of 100 nats, or exclude the
-    range the runs are known to reach), the prior is wrong for this setup.
-
-    Parameters
-    ----------
-    law : str or Law
-    data : DataFrame, path or RunsTable
-        Runs (with ``loss``: the default priors are scaled by the observed
-        losses exactly as in :func:`bayes_scaling.fit`, and the bands can be
-        set against them) or a DataFrame of ``N``/``D``/``C`` points without
-        losses (then give ``typical_loss``).
-    priors : mapping, str or tuple, optional
-        As ``priors=`` of :func:`bayes_scaling.fit` (e.g. ``"literature:chinchilla"``);
-        default: the law's default priors.
-    num_draws, seed : int
-        Number of prior draws; every draw flows from ``seed``.
-    level : float
-        Mass of the equal-tailed bands.
-    likelihood : {"normal", "student_t"}
-    flops_factor : float
-        ``k`` in ``C = k N D``.
-    typical_loss : float, optional
-        Scale of the default priors when ``data`` has no losses (overrides the
-        observed losses' scale when given with runs).
-
-    Returns
-    -------
-    PriorPredictive
-        ``.bands()`` gives the table; see also
-        :func:`bayes_scaling.plotting_priors.plot_prior_predictive`.
-
-    Examples
-    --------
-    >>> pp = prior_predictive("chinchilla", bs.example_runs(),           # doctest: +SKIP
-    ...                       priors="literature:chinchilla")
-    >>> pp.bands()[["C", "loss", "lower", "upper"]]                    # doctest: +SKIP
-    """
-    from numpyro import handlers
-    from numpyro.infer import Predictive
-
-    from ..models.scaling import build_model
-    from ..results.scaling_fit import _check_options, _check_priors
-
-    law = get_law(law)
-    _check_options(likelihood, level)
-    if not isinstance(num_draws, (int, np.integer)) or num_draws < 2:
-        raise ValueError(f"num_draws must be an integer >= 2, got {num_draws!r}")
-    priors = _check_priors(law, likelihood, priors)
-    points, design = _points_and_design(law, data, flops_factor, typical_loss)
-    arrays = design.as_arrays()
-    # A prior on a derived offset (A) is a factor on a flat site, which cannot be
-    # sampled forward. Under that prior the offset is independent of the other
-    # parameters (log A is a shift of the flat site), so: pin the flat site and
-    # draw the offset from its prior directly.
-    probe = _trace_params(law, arrays, priors)
-    direct = {p: d for p, d in priors.items() if f"{p}_prior" in probe}
-    flat_sites = {n: 0.0 for n, s in probe.items() if s["type"] == "sample"
-                  and isinstance(s["fn"], dist.ImproperUniform)}
-    model = handlers.substitute(build_model(law, likelihood), data=flat_sites)
-    key_model, key_direct, key_noise = jax.random.split(jax.random.PRNGKey(seed), 3)
-    with jax.enable_x64(True):
-        log_inputs = {k: jnp.log(jnp.asarray(points[k].to_numpy(dtype=float)))
-                      for k in law.inputs}
-        draws = Predictive(model, num_samples=num_draws)(
-            key_model, log_inputs=log_inputs, log_loss=None, design=arrays, priors=priors)
-        params = {k: jnp.asarray(draws[k]) for k in law.param_names}
-        for i, (name, prior) in enumerate(direct.items()):
-            params[name] = prior.sample(jax.random.fold_in(key_direct, i), (num_draws,))
-        log_mean = law.log_mean({k: v[:, None] for k, v in params.items()},
-                                {k: v[None, :] for k, v in log_inputs.items()})
-        sigma = jnp.asarray(draws["sigma"])[:, None]
-        if likelihood == "student_t":
-            eps = jax.random.t(key_noise, jnp.asarray(draws["nu"])[:, None], log_mean.shape)
-        else:
-            eps = jax.random.normal(key_noise, log_mean.shape)
-        log_obs = log_mean + sigma * eps
-    noise = {k: np.asarray(draws[k]) for k in ("sigma", "nu") if k in draws}
-    return PriorPredictive(law=law, points=points, curve_draws=np.exp(np.asarray(log_mean)),
-                           loss_draws=np.exp(np.asarray(log_obs)),
-                           params={**{k: np.asarray(v) for k, v in params.items()}, **noise},
-                           level=level)
-
-
-# ------------------------------------------------------------- prior-data conflict
-def _gaussian_scale(prior: dist.Distribution) -> tuple[float, float, bool] | None:
-    """(location, scale, log?) of a Normal or LogNormal scalar prior; None for other families."""
-    if isinstance(prior, dist.LogNormal):
-        base = prior.base_dist
-        log = True
-    elif isinstance(prior, dist.Normal):
-        base, log = prior, False
-    else:
-        return None
-    loc, scale = np.asarray(base.loc, dtype=float), np.asarray(base.scale, dtype=float)
-    if loc.size != 1 or scale.size != 1:
-        return None
-    return float(loc), float(scale), log
-
-
-def prior_data_conflict(fit: ScalingFit, priors: Any, *, prob: float = 0.01) -> pd.DataFrame:
-    """Do the data contradict the informative priors? One row per checked parameter.
-
-    The check is Evans & Moshonov's (2006) prior predictive test of a
-    sufficient statistic, in its Gaussian form. On the prior's own scale
-    (``log theta`` for a LogNormal, ``theta`` for a Normal prior
-    ``N(m0, s0^2)``), approximate the posterior marginal by ``N(m, s^2)`` (draw
-    mean and variance) and recover what the data alone say by removing the
-    prior's precision:
-
-    .. math:: \\lambda_y = s^{-2} - s_0^{-2}, \\qquad
-              \\hat\\theta_y = (m s^{-2} - m_0 s_0^{-2}) / \\lambda_y .
-
-    Under the prior, the data's estimate is distributed as
-    ``N(m0, s0^2 + 1/lambda_y)``, so
-
-    .. math:: z = (\\hat\\theta_y - m_0) / \\sqrt{s_0^2 + 1/\\lambda_y}
-
-    and the two-sided tail probability ``p`` is the prior predictive p-value.
-    A parameter is flagged when ``p < prob / k`` (Bonferroni over the ``k``
-    checked parameters). This is exact for a Gaussian likelihood that is
-    locally independent across parameters, and an approximation otherwise;
-    a parameter the data say almost nothing about (``lambda_y`` below a tenth
-    of the prior precision) cannot conflict and is reported with ``p = 1``.
-    Only Normal and LogNormal priors are checked (flat or bounded priors do
-    not carry information to conflict with).
-
-    Parameters
-    ----------
-    fit : ScalingFit
-    priors : mapping, str or tuple
-        The ``priors=`` the fit was made with (a ScalingFit does not store them).
-    prob : float
-        Family-wise false-alarm rate when the prior is right.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``parameter``, ``prior_median``, ``prior_lower``/``prior_upper``
-        (99% prior interval), ``posterior_median``, ``data_estimate``
-        (``theta_y`` back on the parameter's scale), ``z``, ``p_value``,
-        ``conflict``.
-    """
-    priors = resolve_priors(fit.law, priors)
-    posterior = fit.posterior["posterior"]
-    draws = {}
-    for name in priors:
-        if name in posterior:
-            values = fit.draws(name)
-            if values.ndim == 1:
-                draws[name] = values
-            else:  # per-group parameter: one check per group
-                for g, label in enumerate(fit.group_labels):
-                    draws[f"{name}[{label}]"] = values[:, g]
-    return _conflict_table(draws, priors, prob)
-
-
-def _conflict_table(draws: Mapping[str, np.ndarray], priors: Mapping[str, dist.Distribution],
-                    prob: float) -> pd.DataFrame:
-    """The test of :func:`prior_data_conflict` on flat draws ``{label: (num_draws,)}``."""
-    rows = []
-    for label, x in draws.items():
-        gauss = _gaussian_scale(priors[label.split("[")[0]])
-        if gauss is None:
-            continue
-        m0, s0, log = gauss
-        t = np.log(x) if log else np.asarray(x, dtype=float)
-        m, s2 = float(np.mean(t)), float(np.var(t))
-        lam_y = 1.0 / s2 - 1.0 / s0**2 if s2 > 0 else 0.0
-        if lam_y > 0.1 / s0**2:
-            estimate = (m / s2 - m0 / s0**2) / lam_y
-            z = (estimate - m0) / math.sqrt(s0**2 + 1.0 / lam_y)
-        else:
-            estimate, z = float("nan"), 0.0
-
-        def back(v: float, log: bool = log) -> float:
-            return math.exp(v) if log else v
-
-        rows.append({"parameter": label, "prior_median": back(m0),
-                     "prior_lower": back(m0 - 2.5758 * s0),
-                     "prior_upper": back(m0 + 2.5758 * s0),
-                     "posterior_median": float(np.median(x)),
-                     "data_estimate": back(estimate) if np.isfinite(estimate) else np.nan,
-                     "z": z, "p_value": math.erfc(abs(z) / math.sqrt(2.0))})
-    table = pd.DataFrame(rows, columns=["parameter", "prior_median", "prior_lower",
-                                        "prior_upper", "posterior_median", "data_estimate",
-                                        "z", "p_value"])
-    table["conflict"] = table["p_value"] < prob / max(len(table), 1)
-    return table
-
-
-def check_prior_data_conflict(fit: ScalingFit, priors: Any, *, prob: float = 0.01
-                              ) -> pd.DataFrame:
-    """Run :func:`prior_data_conflict` and warn (:class:`PriorDataConflictWarning`) on conflict."""
-    from ..inference.diagnostics import PriorDataConflictWarning
-
-    table = prior_data_conflict(fit, priors, prob=prob)
-    flagged = table[table["conflict"]]
-    if len(flagged):
-        parts = [f"{r.parameter}: prior median {r.prior_median:.4g} (99% {r.prior_lower:.4g}"
-                 f"-{r.prior_upper:.4g}), data alone say {r.data_estimate:.4g}, posterior "
-                 f"median {r.posterior_median:.4g} (p = {r.p_value:.1g})"
-                 for r in flagged.itertuples()]
-        warnings.warn(
-            "the runs contradict the informative prior — " + "; ".join(parts) + ". The "
-            "posterior is a compromise that neither source supports. Loosen the prior, or "
-            "check that your conventions match the published fit's (tokeniser and loss "
-            "definition shift E and the offsets; parameter counting with or without "
-            "embeddings and the FLOPs factor shift the offsets and exponents).",
-            PriorDataConflictWarning, stacklevel=3)
-    return table

@@ -30,17 +30,17 @@ import numpy as np
 import pandas as pd
 
 from ..inference.diagnostics import checked_names, sampling_numbers
+from ..inference.intervals import DEFAULT_LEVEL
 from ..inference.nuts import SamplerConfig, run_nuts_batched
 from ..laws import Law, get_law
 from ..models.scaling import build_model, noise_priors
-from .scaling_fit import (
-    DEFAULT_LEVEL,
-    ScalingFit,
-    _assemble,
-    _check_options,
-    _check_priors,
-    _prepare,
+from ..models.setup import (
+    check_options,
+    check_priors,
+    prepare,
 )
+from ..priors.conflict import conflict_table
+from .scaling_fit import ScalingFit, assemble
 
 __all__ = ["fit_many", "FitBatch"]
 
@@ -73,7 +73,7 @@ class FitBatch:
 
     def __getitem__(self, index: int) -> ScalingFit:
         runs, design, kwargs, samples, stats, seed = self._items[index]
-        return _assemble(self.law, self.likelihood, runs, design, kwargs, samples, stats,
+        return assemble(self.law, self.likelihood, runs, design, kwargs, samples, stats,
                          self.config, seed, self.level)
 
     def __iter__(self) -> Iterator[ScalingFit]:
@@ -154,11 +154,11 @@ def fit_many(
     >>> batch.diagnostics["ok"].mean()                            # doctest: +SKIP
     """
     law = get_law(law)
-    _check_options(likelihood, level)
-    priors = _check_priors(law, likelihood, priors)
+    check_options(likelihood, level)
+    priors = check_priors(law, likelihood, priors)
     config = SamplerConfig(chains=chains, draws=draws, warmup=warmup, dense_mass=dense_mass,
                            target_accept=target_accept, max_tree_depth=max_tree_depth)
-    prepared = [_prepare(t, law, likelihood, priors, flops_factor, columns) for t in tables]
+    prepared = [prepare(t, law, likelihood, priors, flops_factor, columns) for t in tables]
     model = build_model(law, likelihood)
     base_key = jax.random.PRNGKey(seed)
     by_size: dict[int, list[int]] = defaultdict(list)
@@ -190,10 +190,9 @@ def fit_many(
     del diag["worst_rhat"]
     table = pd.DataFrame({"num_runs": [p[0].num_runs for p in prepared], **diag})
     if priors:  # informative priors: flag fits whose runs contradict them
-        from ..priors.literature import _conflict_table
 
         table["prior_conflict"] = [
-            bool(_conflict_table({n: o[0][n].reshape(-1) for n in priors
+            bool(conflict_table({n: o[0][n].reshape(-1) for n in priors
                                   if n in o[0] and o[0][n].ndim == 2}, priors, 0.01)
                  ["conflict"].any()) for o in ordered]
     items = tuple((p[0], p[1], p[2], o[0], o[1], seed) for p, o in zip(prepared, ordered,

@@ -55,9 +55,12 @@ import pandas as pd
 import xarray as xr
 
 from ..data.runs import RunsTableError
+from ..data.sizes import complete_sizes
+from ..exceptions import SigmoidExtrapolationWarning
 from ..inference import diagnostics
+from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
 from ..inference.nuts import SamplerConfig, arviz_sample_stats, run_nuts
-from .scaling_fit import DEFAULT_LEVEL, ScalingFit, _complete_sizes, _quantile_columns
+from .scaling_fit import ScalingFit
 
 __all__ = ["DownstreamFit", "fit_downstream", "predict_downstream", "sigmoid_accuracy",
            "NOISE_MODELS", "SigmoidExtrapolationWarning"]
@@ -65,9 +68,6 @@ __all__ = ["DownstreamFit", "fit_downstream", "predict_downstream", "sigmoid_acc
 NOISE_MODELS = ("binomial", "beta_binomial", "beta")
 
 
-class SigmoidExtrapolationWarning(UserWarning):
-    """The predicted loss lies outside the losses the sigmoid was fitted to: step two is
-    extrapolated, and its band assumes the sigmoid's form holds there."""
 _PARAMS = ("k", "L_mid", "ceiling")
 
 
@@ -321,7 +321,7 @@ class DownstreamFit:
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
         observed = self.observe_draws(curve, key, num_questions=num_questions)
         out = pd.DataFrame({"loss": loss, "mean": curve.mean(axis=0)})
-        band = _quantile_columns("a", curve, level)
+        band = quantile_columns("a", curve, level)
         out["median"], out["lower"], out["upper"] = band["a"], band["a_lower"], band["a_upper"]
         tail = (1.0 - level) / 2.0
         out["pred_lower"], out["pred_upper"] = np.quantile(observed, [tail, 1 - tail], axis=0)
@@ -533,7 +533,7 @@ def predict_downstream(
     else:
         if N is None or D is None:
             raise ValueError("give C, or both N and D")
-        n, d, c = _complete_sizes(N, D, None, loss_fit.runs.flops_factor)
+        n, d, c = complete_sizes(N, D, None, loss_fit.runs.flops_factor)
         loss_draws = loss_fit.predict_draws(N=n, D=d, group=group)
         head = {"N": np.ravel(n), "D": np.ravel(d), "C": np.ravel(c)}
     num_loss, num_acc = loss_draws.shape[0], downstream_fit.num_draws

@@ -57,8 +57,8 @@ import pandas as pd
 import xarray as xr
 
 from ..inference import diagnostics
+from ..inference.intervals import quantile_columns
 from ..inference.nuts import SamplerConfig, arviz_sample_stats, run_nuts
-from .scaling_fit import _quantile_columns
 
 __all__ = ["fit_hyperparameter_law", "HyperparameterFit", "fit_critical_batch_size",
            "CriticalBatchFit", "simulate_sweeps", "DEEPSEEK_LR", "DEEPSEEK_BATCH", "load"]
@@ -251,7 +251,7 @@ class HyperparameterFit(_PosteriorResult):
         rng = np.random.default_rng(self.seed + 1 if seed is None else seed)
         scatter = np.exp(self.draws("tau")[:, None] * rng.standard_normal(law.shape))
         out = pd.DataFrame({self.by: x})
-        band = _quantile_columns("median", law, level)
+        band = quantile_columns("median", law, level)
         out["median"], out["lower"], out["upper"] = (band["median"], band["median_lower"],
                                                      band["median_upper"])
         tail = (1.0 - level) / 2.0
@@ -271,8 +271,8 @@ class HyperparameterFit(_PosteriorResult):
         out = pd.DataFrame({self.by: self.budgets})
         budget_of_run = self.sweeps[self.by].to_numpy()
         out["runs"] = [int(np.sum(budget_of_run == b)) for b in self.budgets]
-        out = out.assign(**_quantile_columns("opt", np.exp(self.draws("log_opt")), level))
-        out = out.assign(**_quantile_columns("loss_opt", np.exp(self.draws("log_min_loss")),
+        out = out.assign(**quantile_columns("opt", np.exp(self.draws("log_opt")), level))
+        out = out.assign(**quantile_columns("loss_opt", np.exp(self.draws("log_min_loss")),
                                              level))
         out["curvature"] = np.median(np.exp(self.draws("log_curvature")), axis=0)
         best = []
@@ -498,7 +498,7 @@ class CriticalBatchFit(_PosteriorResult):
         """``B_crit`` at target losses: ``loss``, ``median``, ``lower``, ``upper``, ``level``."""
         level = self.level if level is None else level
         draws = self.predict_draws(loss)
-        band = _quantile_columns("median", draws, level)
+        band = quantile_columns("median", draws, level)
         return pd.DataFrame({"loss": np.atleast_1d(np.asarray(loss, dtype=np.float64)).ravel(),
                              "median": band["median"], "lower": band["median_lower"],
                              "upper": band["median_upper"], "level": level})
@@ -511,7 +511,7 @@ class CriticalBatchFit(_PosteriorResult):
         out = pd.DataFrame({"loss": self.targets})
         for name, site in (("B_crit", "log_B_crit"), ("S_min", "log_S_min"),
                            ("E_min", "log_E_min")):
-            out = out.assign(**_quantile_columns(name, np.exp(self.draws(site)), level))
+            out = out.assign(**quantile_columns(name, np.exp(self.draws(site)), level))
         out["level"] = level
         return out
 

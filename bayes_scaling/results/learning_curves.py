@@ -49,21 +49,21 @@ import pandas as pd
 
 from ..data.runs import RunsTable, RunsTableError, load_runs
 from ..inference import diagnostics
+from ..inference.assembly import (
+    log_likelihood_fn,
+    posterior_tree,
+)
+from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
 from ..inference.nuts import SamplerConfig, run_nuts
 from ..laws import Law, get_law
-from ..models.scaling import noise_priors, observe
-from .scaling_fit import (
-    DEFAULT_LEVEL,
-    ScalingFit,
-    _check_options,
-    _check_priors,
-    _design_for,
-    _law_inputs,
-    _log_inputs,
-    _log_likelihood_fn,
-    _quantile_columns,
-    _to_datatree,
+from ..laws.inputs import (
+    design_for,
+    law_inputs,
+    log_inputs,
 )
+from ..models.scaling import noise_priors, observe
+from ..models.setup import check_options, check_priors
+from .scaling_fit import ScalingFit
 
 __all__ = ["LearningCurveFit", "fit_learning_curves", "select_checkpoints",
            "simulate_learning_curves"]
@@ -211,7 +211,7 @@ class LearningCurveFit(ScalingFit):
         """Posterior of each fitted run's offset ``u_i`` (log-loss; ``exp(u) - 1`` is the
         relative loss excess): one row per run with median and equal-tailed band."""
         level = self.level if level is None else level
-        table = pd.DataFrame(_quantile_columns("effect", self.draws("run_effect"), level))
+        table = pd.DataFrame(quantile_columns("effect", self.draws("run_effect"), level))
         table.insert(0, "run", list(self.run_labels))
         table["level"] = level
         return table
@@ -239,14 +239,14 @@ class LearningCurveFit(ScalingFit):
             raise ValueError(f"unknown run {run!r}; this fit has runs {list(self.run_labels)}")
         level = self.level if level is None else level
         effect = self.draws("run_effect")[:, self.run_labels.index(str(run))][:, None]
-        flat = _law_inputs(self.law, N, D, C, self.runs.flops_factor)
+        flat = law_inputs(self.law, N, D, C, self.runs.flops_factor)
         log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}) + effect
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
         log_obs = log_mean + ScalingFit._noise_draws(self, log_mean.shape, key)
         out = pd.DataFrame(flat)
         curve = np.exp(log_mean)
         out["mean"] = curve.mean(axis=0)
-        band = _quantile_columns("m", curve, level)
+        band = quantile_columns("m", curve, level)
         out["median"], out["lower"], out["upper"] = band["m"], band["m_lower"], band["m_upper"]
         tail = (1.0 - level) / 2.0
         out["pred_lower"], out["pred_upper"] = np.exp(np.quantile(log_obs, [tail, 1 - tail],
@@ -338,7 +338,7 @@ def fit_learning_curves(
     >>> curves.predict(N=1.2e10, D=3e11)        # a new run: band includes tau  # doctest: +SKIP
     """
     law = get_law(law)
-    _check_options(likelihood, level)
+    check_options(likelihood, level)
     if isinstance(data, RunsTable):
         runs = data
     else:
@@ -357,21 +357,21 @@ def fit_learning_curves(
     noise = dict(noise_priors(likelihood))
     extras = {"tau"} | ({"rho"} if ar1 else set())
     user = dict(priors or {})
-    priors = _check_priors(law, likelihood, {k: v for k, v in user.items() if k not in extras})
+    priors = check_priors(law, likelihood, {k: v for k, v in user.items() if k not in extras})
     for name in extras & set(user):
         if not isinstance(user[name], dist.Distribution):
             raise TypeError(f"prior for {name!r} must be a numpyro distribution")
         priors[name] = user[name]
     runs.require(law.inputs, min_runs=law.num_params + len(noise) + len(extras) + 1,
                  law=f"{law.name} learning-curve fit")
-    design = _design_for(runs, law)
+    design = design_for(runs, law)
     config = SamplerConfig(chains=chains, draws=draws, warmup=warmup,
                            target_accept=target_accept, max_tree_depth=max_tree_depth,
                            chain_method=chain_method)
     model = _build_model(law, likelihood, ar1)
     with jax.enable_x64(True):
         kwargs = {
-            "log_inputs": _log_inputs(law, runs),
+            "log_inputs": log_inputs(law, runs),
             "log_loss": jnp.log(jnp.asarray(runs.loss)),
             "design": design.as_arrays(),
             "priors": priors,
@@ -382,10 +382,10 @@ def fit_learning_curves(
         }
         result = run_nuts(model, kwargs, config, jax.random.PRNGKey(seed))
         flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in result.samples.items()}
-        log_lik = _log_likelihood_fn(model)(flat, dict(kwargs))
+        log_lik = log_likelihood_fn(model)(flat, dict(kwargs))
     log_lik = np.asarray(log_lik).reshape(config.chains, config.draws, -1)
     samples = dict(result.samples)
-    tree = _to_datatree(law, runs, samples, dict(result.stats), log_lik)
+    tree = posterior_tree(law, runs, samples, dict(result.stats), log_lik)
     fitted = LearningCurveFit(law=law, likelihood=likelihood, runs=runs, design=design,
                               posterior=tree, seed=seed, level=level, sampler=config,
                               run_labels=labels, ar1=ar1)

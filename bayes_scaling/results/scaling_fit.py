@@ -13,7 +13,6 @@ maps between loss and log-loss (HDIs do not).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Mapping
@@ -29,115 +28,25 @@ import numpyro.distributions as dist
 import pandas as pd
 import xarray as xr
 from numpyro.infer import Predictive
-from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
+from ..data.accounting import for_fit
 from ..data.runs import RunsTable, load_runs
 from ..inference import diagnostics
-from ..inference.nuts import SamplerConfig, arviz_sample_stats, run_nuts
+from ..inference.assembly import log_likelihood_fn, posterior_tree
+from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
+from ..inference.nuts import SamplerConfig, run_nuts
 from ..laws import Design, Law, get_law
 from ..laws.allocation import log_optimal_allocation
-from ..models.groups import GroupStructure, check_group_priors, group_model_kwargs, resolve_groups
-from ..models.scaling import LIKELIHOODS, build_model, noise_priors
+from ..laws.inputs import law_inputs
+from ..models.groups import GroupStructure, resolve_groups
+from ..models.scaling import build_model, noise_priors
+from ..models.setup import check_options, check_priors, prepare
+from ..priors.conflict import check_prior_data_conflict
+from .extensions import implementation
 
 __all__ = ["fit", "ScalingFit", "load", "DEFAULT_LEVEL"]
 
-#: Default credible-interval mass (equal-tailed).
-DEFAULT_LEVEL = 0.9
 _FORMAT_VERSION = 1
-
-
-def _design_for(runs: RunsTable, law: Law) -> Design:
-    log_centre, log_range = {}, {}
-    for name in ("N", "D", "C", "U"):
-        if name in runs.frame.columns:
-            log_values = np.log(runs.column(name))
-            log_centre[name] = float(np.mean(log_values))
-            log_range[name] = (float(np.min(log_values)), float(np.max(log_values)))
-    loss = runs.loss
-    return Design(log_centre=log_centre, log_loss_centre=float(np.mean(np.log(loss))),
-                  min_loss=float(loss.min()), log_range=log_range)
-
-
-def _check_priors(law: Law, likelihood: str, priors: Mapping[str, Any] | None,
-                  groups: GroupStructure | None = None) -> dict:
-    from ..priors.literature import resolve_priors  # catalogue names and (name, mapping) merges
-
-    priors = resolve_priors(law, priors)
-    dummy = Design(log_centre={"N": 0.0, "D": 0.0, "C": 0.0}, log_loss_centre=0.0, min_loss=1.0)
-    allowed = set(law.default_priors(dummy.as_arrays())) | set(law.param_names)
-    allowed |= set(noise_priors(likelihood))
-    if groups is not None:  # spreads of pooled parameters
-        allowed |= {n for n in groups.hyper_names(law) if n.endswith("_tau")}
-        check_group_priors(law, groups, priors)
-    for name, prior in priors.items():
-        if name not in allowed:
-            raise ValueError(
-                f"prior given for unknown parameter {name!r}; the {law.name} law with a "
-                f"{likelihood} likelihood has {sorted(allowed)}"
-            )
-        if not isinstance(prior, dist.Distribution):
-            raise TypeError(
-                f"prior for {name!r} must be a numpyro distribution, got {type(prior).__name__}"
-            )
-    return priors
-
-
-def _log_inputs(law: Law, runs: RunsTable) -> dict[str, jax.Array]:
-    return {name: jnp.log(jnp.asarray(runs.column(name))) for name in law.inputs}
-
-
-def _complete_sizes(
-    N: Any, D: Any, C: Any, flops_factor: float
-) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """Broadcast the given sizes and derive the missing one from ``C = k N D``."""
-    given = {k: np.asarray(v, dtype=np.float64) for k, v in (("N", N), ("D", D), ("C", C))
-             if v is not None}
-    if not given:
-        raise ValueError("give at least one of N, D, C")
-    for name, values in given.items():
-        if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise ValueError(f"{name} must be positive and finite")
-    arrays = dict(zip(given, np.broadcast_arrays(*given.values()), strict=True))
-    if len(arrays) == 2:
-        if "C" not in arrays:
-            arrays["C"] = flops_factor * arrays["N"] * arrays["D"]
-        elif "D" not in arrays:
-            arrays["D"] = arrays["C"] / (flops_factor * arrays["N"])
-        else:
-            arrays["N"] = arrays["C"] / (flops_factor * arrays["D"])
-    return arrays.get("N"), arrays.get("D"), arrays.get("C")
-
-
-def _law_inputs(law: Law, N: Any, D: Any, C: Any, flops_factor: float,  # noqa: N803
-                U: Any = None) -> dict[str, np.ndarray]:  # noqa: N803
-    """Flattened sizes (every one known) after deriving the missing one; the law's inputs required.
-
-    ``U`` (unique tokens, for laws with that input) broadcasts with the sizes;
-    ``inf`` is allowed (unlimited unique data).
-    """
-    N, D, C = _complete_sizes(N, D, C, flops_factor)
-    sizes = {"N": N, "D": D, "C": C}
-    if U is not None:
-        if "U" not in law.inputs:
-            raise ValueError(f"the {law.name} law does not use U (unique tokens); its inputs are "
-                             f"{', '.join(law.inputs)}")
-        unique = np.asarray(U, dtype=np.float64)
-        if np.any(np.isnan(unique)) or np.any(unique <= 0):
-            raise ValueError("U must be positive (inf: unlimited unique data)")
-        names = [k for k, v in sizes.items() if v is not None]
-        *arrays, unique = np.broadcast_arrays(*(sizes[k] for k in names), unique)
-        sizes = {**dict(zip(names, arrays, strict=True)), "U": unique}
-    missing = [name for name in law.inputs if sizes.get(name) is None]
-    if missing:
-        raise ValueError(f"the {law.name} law needs {', '.join(law.inputs)}; "
-                         f"missing {', '.join(missing)}")
-    return {k: np.ravel(v) for k, v in sizes.items() if v is not None}
-
-
-def _quantile_columns(prefix: str, draws: np.ndarray, level: float) -> dict[str, np.ndarray]:
-    tail = (1.0 - level) / 2.0
-    lower, median, upper = np.quantile(draws, [tail, 0.5, 1.0 - tail], axis=0)
-    return {prefix: median, f"{prefix}_lower": lower, f"{prefix}_upper": upper}
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,20 +134,17 @@ class ScalingFit:
     def compare(self, a: str, b: str, C: Any = None, *, level: float | None = None,  # noqa: N803
                 N: Any = None, D: Any = None) -> pd.DataFrame:  # noqa: N803
         """Loss difference of groups ``b`` vs ``a``: see :func:`bayes_scaling.compare.compare`."""
-        from ..compare import architectures as _compare
-        return _compare.compare(self, a, b, C=C, level=level, N=N, D=D)
+        return implementation("compare")(self, a, b, C=C, level=level, N=N, D=D)
 
     def crossover(self, a: str, b: str, C_range: tuple[float, float] = (1e18, 1e27), *,  # noqa: N803
                   level: float | None = None) -> Any:
         """Where the groups' curves cross: see :func:`bayes_scaling.compare.crossover`."""
-        from ..compare import architectures as _compare
-        return _compare.crossover(self, a, b, C_range=C_range, level=level)
+        return implementation("crossover")(self, a, b, C_range=C_range, level=level)
 
     def group_effects(self, level: float | None = None, *, reference: str | None = None
                       ) -> pd.DataFrame:
         """Offsets/exponents relative to a reference group: see :mod:`bayes_scaling.compare`."""
-        from ..compare import architectures as _compare
-        return _compare.group_effects(self, level=level, reference=reference)
+        return implementation("group_effects")(self, level=level, reference=reference)
 
     # ---------------------------------------------------------------- summary
     def summary(self, level: float | None = None) -> pd.DataFrame:
@@ -316,14 +222,14 @@ class ScalingFit:
         >>> fit.predict(N=7e10, D=1.4e12)  # doctest: +SKIP
         """
         level = self.level if level is None else level
-        flat = _law_inputs(self.law, N, D, C, self.runs.flops_factor, U)
+        flat = law_inputs(self.law, N, D, C, self.runs.flops_factor, U)
         log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}, group)
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
         log_obs = log_mean + self._noise_draws(log_mean.shape, key)
         out = pd.DataFrame(flat)
         curve = np.exp(log_mean)
         out["mean"] = curve.mean(axis=0)
-        band = _quantile_columns("median", curve, level)
+        band = quantile_columns("median", curve, level)
         out["median"] = band["median"]
         out["lower"], out["upper"] = band["median_lower"], band["median_upper"]
         tail = (1.0 - level) / 2.0
@@ -334,7 +240,7 @@ class ScalingFit:
     def predict_draws(self, N: Any = None, D: Any = None, C: Any = None,  # noqa: N803
                       *, group: str | None = None, U: Any = None) -> np.ndarray:  # noqa: N803
         """Draws of the loss curve, shape ``(num_draws, num_points)`` (no observation noise)."""
-        flat = _law_inputs(self.law, N, D, C, self.runs.flops_factor, U)
+        flat = law_inputs(self.law, N, D, C, self.runs.flops_factor, U)
         return np.exp(self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}, group))
 
     # -------------------------------------------------------------- allocation
@@ -381,7 +287,7 @@ class ScalingFit:
         draws = self.allocation_draws(C, group=group)
         out = {"C": np.atleast_1d(np.asarray(C, dtype=np.float64)).ravel()}
         for name, values in draws.items():
-            out.update(_quantile_columns(name, values, level))
+            out.update(quantile_columns(name, values, level))
         table = pd.DataFrame(out)
         table["level"] = level
         return table
@@ -390,9 +296,7 @@ class ScalingFit:
     def suggest_runs(self, budget: float, target: Mapping[str, Any], candidates: Any = None,
                      n: int | None = None, **kwargs: Any) -> Any:
         """Runs that most shrink the target's interval: see :func:`bayes_scaling.run_design.suggest_runs`."""
-        from ..design import run_design
-
-        return run_design.suggest_runs(self, budget, target, candidates, n, **kwargs)
+        return implementation("suggest_runs")(self, budget, target, candidates, n, **kwargs)
 
     # ------------------------------------------------------------ persistence
     def to_netcdf(self, path: str | os.PathLike) -> str:
@@ -424,9 +328,7 @@ class ScalingFit:
 
     def plot(self, kind: str = "loss", **kwargs: Any) -> Any:
         """Draw a figure of this fit; see :func:`bayes_scaling.plotting.plot` for the kinds."""
-        from ..plots.plotting import plot
-
-        return plot(self, kind, **kwargs)
+        return implementation("plot")(self, kind, **kwargs)
 
     def __repr__(self) -> str:
         return (f"ScalingFit(law={self.law!r}, likelihood={self.likelihood!r}, "
@@ -455,35 +357,6 @@ def load(path: str | os.PathLike) -> ScalingFit:
     return ScalingFit(law=law, likelihood=meta["likelihood"], runs=runs,
                       design=design, posterior=tree, seed=meta["seed"], level=meta["level"],
                       sampler=SamplerConfig(**meta["sampler"]), groups=groups)
-
-
-def _to_datatree(
-    law: Law, runs: RunsTable, samples: dict[str, np.ndarray], stats: dict[str, np.ndarray],
-    log_lik: np.ndarray, groups: GroupStructure | None = None,
-) -> xr.DataTree:
-    posterior = {k: v for k, v in samples.items()}
-    sample_stats = arviz_sample_stats(stats)
-    constant = {name: runs.column(name) for name in ("N", "D", "C", "loss", "U")
-                if name in runs.frame.columns}
-    dims = {"log_loss": ["run"], **{k: ["run"] for k in constant}}
-    coords: dict[str, Any] = {"run": np.arange(runs.num_runs)}
-    if runs.has_groups:
-        constant["group"] = runs.frame["group"].to_numpy().astype(str)
-        dims["group"] = ["run"]
-    if groups is not None:  # per-group posterior variables: dim "group", labels as coords
-        dims.update({name: ["group"] for name in groups.group_var_names(law) if name in posterior})
-        coords["group"] = list(runs.group_labels)
-    return azb.from_dict(
-        {
-            "posterior": posterior,
-            "sample_stats": sample_stats,
-            "log_likelihood": {"log_loss": log_lik},
-            "observed_data": {"log_loss": np.log(runs.loss)},
-            "constant_data": constant,
-        },
-        dims=dims,
-        coords=coords,
-    )
 
 
 def fit(
@@ -577,74 +450,32 @@ def fit(
     >>> result.optimal_allocation(C=1e24)                        # doctest: +SKIP
     """
     law = get_law(law)
-    _check_options(likelihood, level)
+    check_options(likelihood, level)
     if accounting is not None:
-        from ..data.accounting import for_fit
         data, flops_factor = for_fit(data, accounting, flops_factor)
     runs = data if isinstance(data, RunsTable) else load_runs(
         data, flops_factor=flops_factor, columns=columns)
     structure = resolve_groups(law, groups, has_groups=runs.has_groups)
-    priors = _check_priors(law, likelihood, priors, structure)
+    priors = check_priors(law, likelihood, priors, structure)
     config = SamplerConfig(chains=chains, draws=draws, warmup=warmup, dense_mass=dense_mass,
                            target_accept=target_accept, max_tree_depth=max_tree_depth,
                            chain_method=chain_method, progress=progress)
-    runs, design, model_kwargs = _prepare(runs, law, likelihood, priors, flops_factor, columns,
+    runs, design, model_kwargs = prepare(runs, law, likelihood, priors, flops_factor, columns,
                                           groups=structure)
     model = build_model(law, likelihood, structure)
     with jax.enable_x64(True):
         result = run_nuts(model, model_kwargs, config, jax.random.PRNGKey(seed))
-    fitted = _assemble(law, likelihood, runs, design, model_kwargs, result.samples,
+    fitted = assemble(law, likelihood, runs, design, model_kwargs, result.samples,
                        result.stats, config, seed, level, groups=structure,
                        posterior_predictive=posterior_predictive)
     if warn:
         diagnostics.check_fit(fitted)
         if priors:  # informative priors given: do the runs contradict them?
-            from ..priors.literature import check_prior_data_conflict
             check_prior_data_conflict(fitted, priors)
     return fitted
 
 
-def _check_options(likelihood: str, level: float) -> None:
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-
-
-def _prepare(
-    data: Any, law: Law, likelihood: str, priors: dict, flops_factor: float,
-    columns: Mapping[str, str] | None, *, groups: GroupStructure | None = None,
-) -> tuple[RunsTable, Design, dict[str, Any]]:
-    """Validate one runs table and build the model's (traced) keyword arguments."""
-    runs = data if isinstance(data, RunsTable) else load_runs(
-        data, flops_factor=flops_factor, columns=columns)
-    num_noise = len(noise_priors(likelihood))
-    num_law = law.num_params if groups is None else groups.num_free(len(runs.group_labels))
-    runs.require(law.inputs, min_runs=num_law + num_noise + 1, law=f"{law.name} law")
-    design = _design_for(runs, law)
-    with jax.enable_x64(True):
-        model_kwargs = {
-            "log_inputs": _log_inputs(law, runs),
-            "log_loss": jnp.log(jnp.asarray(runs.loss)),
-            "design": design.as_arrays(),
-            "priors": priors,
-        }
-        if groups is not None:
-            model_kwargs["groups"] = group_model_kwargs(runs)
-    return runs, design, model_kwargs
-
-
-@functools.cache
-def _log_likelihood_fn(model: Any) -> Any:
-    """Pointwise log-likelihood of posterior draws, compiled once per model and shape.
-
-    Called eagerly, NumPyro's ``log_likelihood`` builds a new closure on every
-    call, so JAX re-traced it for every fit.
-    """
-    return jax.jit(lambda flat, kwargs: numpyro_log_likelihood(model, flat, **kwargs)["log_loss"])
-
-
-def _assemble(
+def assemble(
     law: Law, likelihood: str, runs: RunsTable, design: Design, model_kwargs: Mapping[str, Any],
     samples: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray], config: SamplerConfig,
     seed: int, level: float, *, groups: GroupStructure | None = None,
@@ -654,13 +485,13 @@ def _assemble(
     model = build_model(law, likelihood, groups)
     with jax.enable_x64(True):
         flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in samples.items()}
-        log_lik = _log_likelihood_fn(model)(flat, dict(model_kwargs))
+        log_lik = log_likelihood_fn(model)(flat, dict(model_kwargs))
         if posterior_predictive:
             # Replicated log-losses of the observed runs, one per posterior draw.
             replicate = Predictive(model, posterior_samples=flat, return_sites=["log_loss"])(
                 jax.random.PRNGKey(seed + 2), **{**model_kwargs, "log_loss": None})["log_loss"]
     log_lik = np.asarray(log_lik).reshape(config.chains, config.draws, -1)
-    tree = _to_datatree(law, runs, dict(samples), dict(stats), log_lik, groups)
+    tree = posterior_tree(law, runs, dict(samples), dict(stats), log_lik, groups)
     if posterior_predictive:
         tree["posterior_predictive"] = azb.from_dict(
             {"posterior_predictive": {
