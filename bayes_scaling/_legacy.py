@@ -34,7 +34,7 @@ MOVED = {
     "run_design": "design.run_design",
     "repetition": "design.repetition",
     "inference_allocation": "design.inference_allocation",
-    "classical": "baselines.classical",
+    "classical": "baselines",
     "plotting": "plots.plotting",
     "plotting_groups": "plots.groups",
     "plotting_priors": "plots.priors",

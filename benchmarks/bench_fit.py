@@ -223,7 +223,7 @@ def row_classical() -> dict:
     import bayes_scaling as bs
 
     try:
-        from bayes_scaling.baselines.classical import fit_approach3
+        from bayes_scaling.baselines import fit_approach3
     except ImportError:
         return {"skipped": "bayes_scaling.baselines.classical not available"}
     runs = bs.example_runs(seed=1)

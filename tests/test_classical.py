@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.baselines.classical import (
+from bayes_scaling.baselines import (
     ClassicalFit,
     IsoFlopFit,
     NoInteriorMinimumError,

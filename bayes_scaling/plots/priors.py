@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..models.predictive import PriorPredictive
-from .plotting import OKABE_ITO, _axes, _sci_log_axis
+from .style import OKABE_ITO, get_axes, sci_log_axis
 
 __all__ = ["plot_prior_predictive"]
 
@@ -68,7 +68,7 @@ def plot_prior_predictive(
     if not items or not all(isinstance(v, PriorPredictive) for v in items.values()):
         raise TypeError("pp must be a PriorPredictive or a non-empty mapping of them "
                         "(from bayes_scaling.priors.prior_predictive)")
-    ax = _axes(ax)
+    ax = get_axes(ax)
     first = next(iter(items.values()))
     xname = _x_axis(first)
     shifts = (np.arange(len(items)) - (len(items) - 1) / 2) * spread_dex
@@ -91,7 +91,7 @@ def plot_prior_predictive(
         runs.set_gid("runs")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _sci_log_axis(ax, "x")
+    sci_log_axis(ax, "x")
     ax.set_xlabel(_X_LABELS.get(xname, xname))
     ax.set_ylabel("final loss (nats/token)")
     ax.set_title(f"Prior predictive: {first.law.name} law, before seeing the losses")

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..baselines.classical import ClassicalFit, fit_approach3
+from ..baselines import ClassicalFit, fit_approach3
 from ..data import datasets
 from ..extrapolation.leave_future_out import calibrate_extrapolation
 from ..results.scaling_fit import ScalingFit
