@@ -19,7 +19,10 @@ _REGISTRY: dict[str, Callable[..., Any]] = {}
 #: Where each method's implementation lives, for the error message.
 PROVIDERS = {"plot": "bayes_scaling.plots", "compare": "bayes_scaling.compare",
              "crossover": "bayes_scaling.compare", "group_effects": "bayes_scaling.compare",
-             "suggest_runs": "bayes_scaling.design"}
+             "suggest_runs": "bayes_scaling.design",
+             "plot_hyperparameter_law": "bayes_scaling.plots",
+             "plot_hyperparameter_sweeps": "bayes_scaling.plots",
+             "plot_critical_batch": "bayes_scaling.plots"}
 
 
 def register(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
