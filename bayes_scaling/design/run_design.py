@@ -58,373 +58,30 @@ narrower than the tolerance.
 
 from __future__ import annotations
 
-import functools
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 import pandas as pd
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
-from ..compare.architectures import check_pair
-from ..data.sizes import complete_sizes
 from ..exceptions import DesignWarning
-from ..models.simulation import iso_flop_design
 from ..results.extensions import register
+from .reweighting import build_engine, greedy
+from .targets import Target, default_candidates, positive, resolve_target, validate_candidates
 
 __all__ = ["suggest_runs", "interval_check", "resolve_target", "default_candidates",
            "expected_width", "Target", "RunPlan", "IntervalCheck", "DesignWarning"]
 
 #: Greedy rules run by :func:`suggest_runs`; the better final plan is returned.
 RULES = ("per_flop", "largest_gain")
-_TARGET_KINDS = ("loss", "N_opt", "difference")
 
 
-# ----------------------------------------------------------------------------- targets
-@dataclass(frozen=True)
-class Target:
-    """A scalar target evaluated on every posterior draw of a fit.
-
-    Attributes
-    ----------
-    kind : str
-        ``"loss"`` (loss at a fixed ``(N, D)``), ``"loss_opt"`` (loss at the
-        compute-optimal allocation of budget ``C``), ``"N_opt"`` or
-        ``"difference"`` (``L_b - L_a``, each group compute-optimal at ``C``).
-    label : str
-        Human-readable description.
-    scale : str
-        ``"natural"``: widths are in the target's units (loss); ``"log"``: the
-        target is ``log N_opt`` and a width ``w`` means ``upper / lower = e^w``.
-    groups : tuple of str
-        Groups the target depends on (``()`` for a fit without groups).
-    values : ndarray
-        The target on each posterior draw, shape ``(num_draws,)``.
-    """
-
-    kind: str
-    label: str
-    scale: str
-    groups: tuple[str, ...]
-    values: np.ndarray = field(repr=False)
-
-
-def _positive(value: Any, what: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a positive number, got {value!r}") from None
-    if not np.isfinite(out) or out <= 0:
-        raise ValueError(f"{what} must be positive and finite, got {value!r}")
-    return out
-
-
-def _target_group(fit: ScalingFit, spec: Mapping[str, Any]) -> str | None:
-    group = spec.get("group")
-    if fit.groups is None:
-        if group is not None:
-            raise ValueError(f"target names group {group!r} but the fit has no groups")
-        return None
-    if group is None:
-        raise ValueError(f"this fit has groups {list(fit.group_labels)}: the target needs "
-                         "'group': label (or use the 'difference' target)")
-    fit._group_position(group)  # validates the label
-    return str(group)
-
-
-def resolve_target(fit: ScalingFit, target: Mapping[str, Any]) -> Target:
-    """Parse a target spec and evaluate it on the fit's posterior draws.
-
-    Parameters
-    ----------
-    fit : ScalingFit
-    target : mapping with one key
-        * ``{"loss": {"N": n, "D": d}}``: loss of the law's mean curve at ``(N, D)``
-          (any two of ``N``, ``D``, ``C``; no observation noise);
-        * ``{"loss": {"C": c}}``: loss at the compute-optimal allocation of
-          budget ``c`` (each draw at its own optimum);
-        * ``{"N_opt": c}`` or ``{"N_opt": {"C": c}}``: compute-optimal model size
-          at budget ``c``, on the log scale (the target is ``log N_opt``; a
-          width ``w`` is the ratio ``upper / lower = e^w``);
-        * ``{"difference": (a, b, c)}``: ``L_b - L_a`` of groups ``a`` and ``b``,
-          each at its compute-optimal allocation of ``c`` (a fit with groups;
-          see :func:`bayes_scaling.compare.compare`).
-
-        For a fit with groups, ``"loss"`` and ``"N_opt"`` specs also take
-        ``"group": label``.
-
-    Returns
-    -------
-    Target
-
-    Raises
-    ------
-    ValueError
-        Unknown kind, missing or non-positive sizes, bad group labels.
-    """
-    if not isinstance(target, Mapping) or len(target) != 1:
-        raise ValueError("target must be a mapping with one key, one of "
-                         f"{list(_TARGET_KINDS)}, e.g. {{'loss': {{'N': 7e10, 'D': 1.4e12}}}}, "
-                         f"got {target!r}")
-    (kind, spec), = target.items()
-    if kind not in _TARGET_KINDS:
-        raise ValueError(f"unknown target {kind!r}; use one of {list(_TARGET_KINDS)}")
-    if kind == "difference":
-        if fit.groups is None:
-            raise ValueError("the 'difference' target needs a fit with groups")
-        if not isinstance(spec, Sequence) or isinstance(spec, str) or len(spec) != 3:
-            raise ValueError(f"'difference' takes (group_a, group_b, C), got {spec!r}")
-
-        a, b = check_pair(fit, spec[0], spec[1])
-        c = _positive(spec[2], "the difference target's C")
-        values = (fit.allocation_draws(c, group=b)["loss_opt"][:, 0]
-                  - fit.allocation_draws(c, group=a)["loss_opt"][:, 0])
-        return Target("difference", f"L[{b}] - L[{a}] at compute-optimal C={c:.3g}",
-                      "natural", (a, b), values)
-    if kind == "N_opt" and not isinstance(spec, Mapping):
-        spec = {"C": spec}
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"the {kind!r} target takes a mapping of sizes, got {spec!r}")
-    unknown = set(spec) - {"N", "D", "C", "group"}
-    if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)} in the {kind!r} target; "
-                         "use N, D, C and (for a fit with groups) group")
-    group = _target_group(fit, spec)
-    groups = (group,) if group is not None else ()
-    suffix = f" [{group}]" if group is not None else ""
-    sizes = {k: _positive(spec[k], f"target {k}") for k in ("N", "D", "C") if k in spec}
-    if kind == "N_opt":
-        if set(sizes) != {"C"}:
-            raise ValueError("the 'N_opt' target takes the compute budget C only")
-        c = sizes["C"]
-        values = np.log(fit.allocation_draws(c, group=group)["N_opt"][:, 0])
-        return Target("N_opt", f"log N_opt at C={c:.3g}{suffix}", "log", groups, values)
-    if set(sizes) == {"C"}:
-        c = sizes["C"]
-        values = fit.allocation_draws(c, group=group)["loss_opt"][:, 0]
-        return Target("loss_opt", f"compute-optimal loss at C={c:.3g}{suffix}", "natural",
-                      groups, values)
-    if len(sizes) < 2:
-        raise ValueError("the 'loss' target takes two of N, D, C (a point) or C alone "
-                         f"(the compute-optimal loss), got {sorted(sizes)}")
-    values = fit.predict_draws(**sizes, group=group)[:, 0]
-    where = ", ".join(f"{k}={v:.3g}" for k, v in sizes.items())
-    return Target("loss", f"loss at {where}{suffix}", "natural", groups, values)
-
-
-# -------------------------------------------------------------------------- candidates
-def default_candidates(
-    fit: ScalingFit,
-    budget: float,
-    *,
-    num_lines: int = 8,
-    runs_per_line: int = 7,
-    tokens_per_param: tuple[float, float] = (2.0, 200.0),
-    groups: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Candidate runs on iso-FLOP lines at ``budget``, ``budget/2``, ``budget/4``, ...
-
-    ``num_lines`` lines, halving the compute each time (a run of the whole budget
-    down to ``budget / 2^(num_lines-1)``), ``runs_per_line`` model sizes per line
-    spanning ``tokens_per_param`` geometrically (see
-    :func:`bayes_scaling.simulate.iso_flop_design`). For a fit with groups the grid
-    is repeated for each of ``groups`` (default: every group).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``N``, ``D``, ``C`` (cost, ``k N D``) and ``group`` for a fit with groups.
-    """
-
-    budget = _positive(budget, "budget")
-    if num_lines < 1 or runs_per_line < 1:
-        raise ValueError("num_lines and runs_per_line must be at least 1")
-    lines = budget / 2.0 ** np.arange(num_lines)
-    grid = iso_flop_design(lines, runs_per_budget=runs_per_line,
-                           tokens_per_param=tokens_per_param,
-                           flops_factor=fit.runs.flops_factor)[["N", "D", "C"]]
-    if fit.groups is None:
-        return grid
-    labels = list(fit.group_labels) if groups is None else [str(g) for g in groups]
-    return pd.concat([grid.assign(group=g) for g in labels], ignore_index=True)
-
-
-def _validate_candidates(fit: ScalingFit, candidates: Any) -> pd.DataFrame:
-    """Check a candidate table; return a fresh frame with ``N``, ``D``, ``C`` (and ``group``)."""
-
-    if not isinstance(candidates, pd.DataFrame):
-        raise TypeError(f"candidates must be a pandas DataFrame, got {type(candidates).__name__}")
-    if len(candidates) == 0:
-        raise ValueError("candidates is empty")
-    given = [k for k in ("N", "D", "C") if k in candidates.columns]
-    if len(given) < 2:
-        raise ValueError(f"candidates need two of the columns N, D, C; got {list(candidates.columns)}")
-    values = {}
-    for name in given:
-        column = pd.to_numeric(candidates[name], errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(column) | (column <= 0)
-        if bad.any():
-            row = candidates.index[int(np.argmax(bad))]
-            raise ValueError(f"candidates column {name!r} must be positive and finite "
-                             f"(row {row!r}: {candidates[name].loc[row]!r})")
-        values[name] = column
-    k = fit.runs.flops_factor
-    n, d, c = complete_sizes(values.get("N"), values.get("D"),
-                              values.get("C") if len(given) == 2 else None, k)
-    if len(given) == 3:
-        derived = k * values["N"] * values["D"]
-        off = np.abs(derived / values["C"] - 1.0) > 1e-6
-        if off.any():
-            row = candidates.index[int(np.argmax(off))]
-            raise ValueError(f"candidates row {row!r}: C differs from k N D = "
-                             f"{derived[int(np.argmax(off))]:.4g} (k = {k:g})")
-    out = pd.DataFrame({"N": n, "D": d, "C": c})
-    if fit.groups is not None:
-        if "group" not in candidates.columns:
-            raise ValueError("this fit has groups: candidates need a 'group' column "
-                             f"with labels from {list(fit.group_labels)}")
-        labels = candidates["group"].astype(str).to_numpy()
-        unknown = sorted(set(labels) - set(fit.group_labels))
-        if unknown:
-            raise ValueError(f"candidates name unknown groups {unknown}; "
-                             f"the fit has {list(fit.group_labels)}")
-        out["group"] = labels
-    elif "group" in candidates.columns:
-        raise ValueError("candidates have a 'group' column but the fit has no groups")
-    return out
-
-
-# ------------------------------------------------------------------------------ engine
-def _log_lik(y: Any, mu: Any, sigma: Any, nu: Any, student: bool) -> Any:
-    if student:
-        return dist.StudentT(nu, mu, sigma).log_prob(y)
-    return dist.Normal(mu, sigma).log_prob(y)
-
-
-def _weighted_stats(log_w: Any, t_sorted: Any, level: float) -> tuple[Any, Any, Any]:
-    """Per replicate (rows of ``log_w``): interval width, SD and ESS of the reweighted target.
-
-    ``t_sorted`` is increasing, so the weighted CDF is a cumulative sum; the
-    bounds are the first draws at which it reaches ``(1-level)/2`` and ``(1+level)/2``.
-    """
-    w = jax.nn.softmax(log_w, axis=-1)
-    cdf = jnp.cumsum(w, axis=-1)
-    tail = (1.0 - level) / 2.0
-    lo = jax.vmap(lambda c: jnp.searchsorted(c, tail))(cdf)
-    hi = jax.vmap(lambda c: jnp.searchsorted(c, 1.0 - tail))(cdf)
-    top = t_sorted.shape[0] - 1
-    width = t_sorted[jnp.minimum(hi, top)] - t_sorted[jnp.minimum(lo, top)]
-    mean = w @ t_sorted
-    var = jnp.maximum(w @ t_sorted**2 - mean**2, 0.0)
-    ess = 1.0 / jnp.sum(w**2, axis=-1)
-    return width, jnp.sqrt(var), ess
-
-
-_stats = jax.jit(_weighted_stats, static_argnames=("level",))
-
-
-@functools.partial(jax.jit, static_argnames=("level", "student"))
-def _score_candidates(log_w, y, mu, sigma, nu, t_sorted, *, level, student):
-    """Widths, SDs and ESS per (candidate, replicate) after adding each candidate once.
-
-    ``log_w`` (R, S) current log-weights; ``y`` (R, K) simulated outcomes;
-    ``mu`` (S, K) each draw's mean log-loss at each candidate.
-    """
-    def one(args):
-        y_k, mu_k = args
-        ll = _log_lik(y_k[:, None], mu_k[None, :], sigma[None, :], nu[None, :], student)
-        return _weighted_stats(log_w + ll, t_sorted, level)
-
-    return jax.lax.map(one, (y.T, mu.T))
-
-
-@functools.partial(jax.jit, static_argnames=("student",))
-def _simulate(key, mu_truth, sigma_truth, nu_truth, *, student):
-    """Log-losses ``(R, K)`` around the generating draws' means, with the fit's noise model."""
-    if student:
-        eps = jax.random.t(key, nu_truth[:, None], mu_truth.shape)
-    else:
-        eps = jax.random.normal(key, mu_truth.shape)
-    return mu_truth + sigma_truth[:, None] * eps
-
-
-@functools.partial(jax.jit, static_argnames=("student",))
-def _condition(log_w, y_k, mu_k, sigma, nu, *, student):
-    """Add the log-likelihood of outcomes ``y_k`` (R,) of one run to the log-weights (R, S)."""
-    return log_w + _log_lik(y_k[:, None], mu_k[None, :], sigma[None, :], nu[None, :], student)
-
-
-@dataclass
-class _Engine:
-    """Reweighting state shared by the greedy rules and :func:`interval_check`."""
-
-    t_sorted: jax.Array      # (S,) target on the kept draws, increasing
-    mu: jax.Array            # (S, K) mean log-loss of each draw at each candidate
-    sigma: jax.Array         # (S,)
-    nu: jax.Array            # (S,) (ones for a normal likelihood)
-    truth: np.ndarray        # (R,) index of the generating draw of each replicate
-    student: bool
-    level: float
-    key: jax.Array
-
-    @property
-    def num_draws(self) -> int:
-        return int(self.t_sorted.shape[0])
-
-    def initial_log_w(self) -> jax.Array:
-        """Zero log-weights except the generating draw of each replicate (left out)."""
-        log_w = np.zeros((self.truth.size, self.num_draws))
-        log_w[np.arange(self.truth.size), self.truth] = -np.inf
-        return jnp.asarray(log_w)
-
-    def outcomes(self, step: int) -> jax.Array:
-        """Simulated log-losses ``(R, K)`` of a run at every candidate, fresh noise per step."""
-        t = self.truth
-        return _simulate(jax.random.fold_in(self.key, step), self.mu[t, :], self.sigma[t],
-                         self.nu[t], student=self.student)
-
-    def stats(self, log_w: jax.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        out = _stats(log_w, self.t_sorted, level=self.level)
-        return tuple(np.asarray(v) for v in out)
-
-    def score(self, log_w: jax.Array, y: jax.Array) -> tuple[np.ndarray, ...]:
-        out = _score_candidates(log_w, y, self.mu, self.sigma, self.nu, self.t_sorted,
-                                level=self.level, student=self.student)
-        return tuple(np.asarray(v) for v in out)
-
-    def condition(self, log_w: jax.Array, y: jax.Array, k: int) -> jax.Array:
-        return _condition(log_w, y[:, k], self.mu[:, k], self.sigma, self.nu,
-                          student=self.student)
-
-
-def _build_engine(fit: ScalingFit, target: Target, candidates: pd.DataFrame, *, level: float,
-                  num_draws: int, num_outcomes: int, seed: int) -> _Engine:
-    rng = np.random.default_rng(seed)
-    total = fit.num_draws
-    keep = np.sort(rng.choice(total, size=min(num_draws, total), replace=False))
-    order = keep[np.argsort(target.values[keep], kind="stable")]
-    mu = np.empty((order.size, len(candidates)))
-    groups = candidates["group"] if "group" in candidates.columns else None
-    for label in ([None] if groups is None else pd.unique(groups)):
-        rows = np.arange(len(candidates)) if label is None else np.flatnonzero(groups == label)
-        part = candidates.iloc[rows]
-        mu[:, rows] = np.log(fit.predict_draws(N=part["N"].to_numpy(), D=part["D"].to_numpy(),
-                                               group=label))[order]
-    student = fit.likelihood == "student_t"
-    nu = fit.draws("nu")[order] if student else np.ones(order.size)
-    truth = rng.integers(0, order.size, size=num_outcomes)
-    with jax.enable_x64(True):
-        return _Engine(t_sorted=jnp.asarray(target.values[order]), mu=jnp.asarray(mu),
-                       sigma=jnp.asarray(fit.draws("sigma")[order]), nu=jnp.asarray(nu),
-                       truth=truth, student=student, level=level,
-                       key=jax.random.PRNGKey(seed))
 
 
 # ------------------------------------------------------------------------------ results
@@ -529,7 +186,7 @@ class RunPlan:
 
     def check(self, tolerance: float) -> IntervalCheck:
         """The stopping answer (:class:`IntervalCheck`) for ``tolerance`` after these runs."""
-        tolerance = _positive(tolerance, "tolerance")
+        tolerance = positive(tolerance, "tolerance")
         check = _check_now(self.target, tolerance, self.level)
         widths = self.final_widths if len(self.runs) else np.full(1, check.width)
         return IntervalCheck(**{**check.__dict__,
@@ -546,40 +203,6 @@ def _check_now(target: Target, tolerance: float, level: float) -> IntervalCheck:
     return IntervalCheck(target=target.label, level=level, tolerance=tolerance,
                          median=float(median), lower=float(lower), upper=float(upper),
                          width=width, narrow_enough=width <= tolerance, p_within=p_within)
-
-
-# ------------------------------------------------------------------------------ greedy
-def _greedy(engine: _Engine, costs: np.ndarray, budget: float, max_runs: int, rule: str,
-            min_gain: float) -> tuple[list[dict], np.ndarray, float]:
-    """One greedy pass; returns the chosen steps, the final widths and ESS."""
-    with jax.enable_x64(True):
-        log_w = engine.initial_log_w()
-        width, _, ess = engine.stats(log_w)
-        current = float(np.mean(width))
-        start = current
-        remaining = budget
-        steps: list[dict] = []
-        final_widths, final_ess = width, float(np.median(ess))
-        for step in range(max_runs):
-            affordable = costs <= remaining * (1 + 1e-9)
-            if not affordable.any():
-                break
-            y = engine.outcomes(step)
-            widths, sds, esses = engine.score(log_w, y)
-            mean_width = widths.mean(axis=1)
-            gain = np.where(affordable, current - mean_width, -np.inf)
-            useful = gain >= min_gain * start
-            if not useful.any():
-                break
-            score = gain / costs if rule == "per_flop" else gain
-            k = int(np.argmax(np.where(useful, score, -np.inf)))
-            log_w = engine.condition(log_w, y, k)
-            remaining -= costs[k]
-            current = float(mean_width[k])
-            final_widths, final_ess = widths[k], float(np.median(esses[k]))
-            steps.append({"candidate": k, "expected_width": current,
-                          "expected_sd": float(sds[k].mean()), "ess": final_ess})
-    return steps, np.asarray(final_widths), final_ess
 
 
 def _check_common(fit: ScalingFit, level: float | None, num_draws: int, num_outcomes: int
@@ -662,7 +285,7 @@ def suggest_runs(
     >>> plan.runs                                                           # doctest: +SKIP
     >>> plan.check(tolerance=0.02)                                          # doctest: +SKIP
     """
-    budget = _positive(budget, "budget")
+    budget = positive(budget, "budget")
     level = _check_common(fit, level, num_draws, num_outcomes)
     max_runs = 20 if n is None else int(n)
     if max_runs < 1:
@@ -671,19 +294,19 @@ def suggest_runs(
     if candidates is None:
         table = default_candidates(fit, budget, groups=resolved.groups or None)
     else:
-        table = _validate_candidates(fit, candidates)
+        table = validate_candidates(fit, candidates)
     affordable = table["C"].to_numpy() <= budget * (1 + 1e-9)
     if not affordable.any():
         raise ValueError(f"no candidate run fits in the budget {budget:.3g} FLOPs "
                          f"(cheapest costs {table['C'].min():.3g})")
     table = table[affordable].reset_index(drop=True)
-    engine = _build_engine(fit, resolved, table, level=level, num_draws=int(num_draws),
+    engine = build_engine(fit, resolved, table, level=level, num_draws=int(num_draws),
                            num_outcomes=int(num_outcomes), seed=seed)
     min_ess = max(30.0, engine.num_draws / 50) if min_ess is None else float(min_ess)
     with jax.enable_x64(True):
         current = float(np.mean(engine.stats(engine.initial_log_w())[0]))
     costs = table["C"].to_numpy()
-    results = {rule: _greedy(engine, costs, budget, max_runs, rule, min_gain) for rule in RULES}
+    results = {rule: greedy(engine, costs, budget, max_runs, rule, min_gain) for rule in RULES}
     final = {rule: (r[0][-1]["expected_width"] if r[0] else current)
              for rule, r in results.items()}
     spent = {rule: float(costs[[s["candidate"] for s in r[0]]].sum())
@@ -734,8 +357,8 @@ def expected_width(
     """
     level = _check_common(fit, level, num_draws, num_outcomes)
     resolved = resolve_target(fit, target)
-    table = _validate_candidates(fit, runs)
-    engine = _build_engine(fit, resolved, table, level=level, num_draws=int(num_draws),
+    table = validate_candidates(fit, runs)
+    engine = build_engine(fit, resolved, table, level=level, num_draws=int(num_draws),
                            num_outcomes=int(num_outcomes), seed=seed)
     with jax.enable_x64(True):
         log_w = engine.initial_log_w()
@@ -778,7 +401,7 @@ def interval_check(
         probability that the target lies within ``+-tolerance/2`` of its median;
         ``expected_width_after`` and ``p_narrow_after`` for the planned runs.
     """
-    tolerance = _positive(tolerance, "tolerance")
+    tolerance = positive(tolerance, "tolerance")
     level = _check_common(fit, level, num_draws, num_outcomes)
     resolved = resolve_target(fit, target)
     check = _check_now(resolved, tolerance, level)
