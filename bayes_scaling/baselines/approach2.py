@@ -15,9 +15,9 @@ from .classical import (
     as_float_array,
     as_runs,
     check_level,
+    logger,
     percentile_interval,
     select_group,
-    logger,
 )
 
 __all__ = ["IsoFlopFit", "NoInteriorMinimumError", "fit_approach2"]

@@ -19,9 +19,9 @@ from .classical import (
     as_runs,
     check_level,
     log_predict,
+    logger,
     select_group,
     theta_to_params,
-    logger,
 )
 
 __all__ = ["approach3_grid", "fit_approach3"]
