@@ -59,7 +59,8 @@ from .models.simulation import EXAMPLE_TRUTH, example_runs, iso_flop_design, sim
 from .plots import plotting  # noqa: E402, F401  (bs.plotting, as before the layers)
 from .priors.literature import list_literature_priors, literature_priors  # noqa: E402
 from .results.batch import FitBatch, fit_many  # noqa: E402
-from .results.downstream import DownstreamFit, fit_downstream, predict_downstream  # noqa: E402
+from .results.chained import predict_downstream  # noqa: E402
+from .results.downstream import DownstreamFit, fit_downstream  # noqa: E402
 from .results.hyperparams import fit_critical_batch_size, fit_hyperparameter_law  # noqa: E402
 from .results.learning_curves import LearningCurveFit, fit_learning_curves  # noqa: E402
 from .results.scaling_fit import ScalingFit, fit, load  # noqa: E402

@@ -1,6 +1,6 @@
 """Figures of fits, groups and priors."""
 
-from . import groups, hyperparams, plotting, priors  # hyperparams: registers its figures
+from . import groups, hyperparams, plotting, priors  # noqa: F401  (hyperparams registers its figures)
 from .groups import *  # noqa: F401,F403
 from .plotting import *  # noqa: F401,F403
 from .priors import *  # noqa: F401,F403
