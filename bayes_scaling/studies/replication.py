@@ -39,9 +39,23 @@ import pandas as pd
 
 from ..baselines import ClassicalFit, fit_approach3
 from ..data import datasets
-from ..extrapolation.leave_future_out import calibrate_extrapolation
 from ..results.scaling_fit import ScalingFit
 from ..results.scaling_fit import fit as bayes_fit
+from .backtest import BacktestResult, backtest, backtest_summary
+from .labels import (
+    APPROACH3,
+    BAYES_LABELS,
+    BAYES_NORMAL,
+    BAYES_STUDENT_T,
+    BESIROGLU,
+    BESIROGLU_2024,
+    BESIROGLU_2024_CI95,
+    BESIROGLU_FULL_GRID,
+    HOFFMANN,
+    HOFFMANN_2022,
+    PARAMS,
+    runs_only,
+)
 
 __all__ = [
     "APPROACH3",
@@ -65,30 +79,6 @@ __all__ = [
     "wide_parameter_table",
 ]
 
-#: Method labels used in every table.
-BAYES_NORMAL = "Bayes, normal"
-BAYES_STUDENT_T = "Bayes, Student-t"
-APPROACH3 = "Approach 3 + bootstrap (ours)"
-BESIROGLU = "Besiroglu et al. 2024 (published)"
-HOFFMANN = "Hoffmann et al. 2022 (published)"
-
-_BAYES_LABELS = {"normal": BAYES_NORMAL, "student_t": BAYES_STUDENT_T}
-_PARAMS = ("E", "A", "alpha", "B", "beta")
-
-#: Besiroglu et al. (2024), Huber refit of the digitised data: point estimates ...
-BESIROGLU_2024: dict[str, float] = {"E": 1.817, "A": 482.0, "alpha": 0.348, "B": 2085.4,
-                                    "beta": 0.366}
-#: ... and their 95% bootstrap intervals.
-BESIROGLU_2024_CI95: dict[str, tuple[float, float]] = {
-    "E": (1.769, 1.871), "A": (285.2, 743.6), "alpha": (0.317, 0.373),
-    "B": (1042.4, 5810.3), "beta": (0.331, 0.415),
-}
-#: Besiroglu et al.'s refit from Hoffmann's full 4,500-point initialisation grid.
-BESIROGLU_FULL_GRID: dict[str, float] = {"E": 1.817, "A": 477.8, "alpha": 0.3473,
-                                         "B": 2143.9, "beta": 0.3672}
-#: Hoffmann et al. (2022), Approach 3 on their full (unpublished) data; no valid intervals.
-HOFFMANN_2022: dict[str, float] = {"E": 1.69, "A": 406.4, "alpha": 0.34, "B": 410.7,
-                                   "beta": 0.28}
 
 #: Compute budgets (FLOPs) of the allocation table.
 ALLOCATION_BUDGETS: tuple[float, ...] = (1e21, 1e24, 1e26)
@@ -97,11 +87,6 @@ ALLOCATION_BUDGETS: tuple[float, ...] = (1e21, 1e24, 1e26)
 def _allocation_exponent(alpha: Any, beta: Any) -> Any:
     """``a = beta / (alpha + beta)``: ``N_opt`` grows as ``C^a``."""
     return np.asarray(beta) / (np.asarray(alpha) + np.asarray(beta))
-
-
-def _runs_only(frame: pd.DataFrame) -> pd.DataFrame:
-    """The canonical columns only (no ``group``: each table here is fitted on its own)."""
-    return frame[[c for c in ("N", "D", "C", "loss") if c in frame.columns]].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------- fitting
@@ -158,14 +143,14 @@ def fit_chinchilla(
     ChinchillaFits
     """
     runs = datasets.load_chinchilla() if runs is None else runs
-    runs = _runs_only(runs)
+    runs = runs_only(runs)
     seconds: dict[str, float] = {}
     bayes = {}
     for likelihood in likelihoods:
         start = time.perf_counter()
         bayes[likelihood] = bayes_fit(runs, law="chinchilla", likelihood=likelihood,
                                       chains=chains, draws=draws, warmup=warmup, seed=seed)
-        seconds[_BAYES_LABELS[likelihood]] = time.perf_counter() - start
+        seconds[BAYES_LABELS[likelihood]] = time.perf_counter() - start
     start = time.perf_counter()
     classical = fit_approach3(runs, grid=grid, num_bootstrap=num_bootstrap, seed=seed)
     seconds[APPROACH3] = time.perf_counter() - start
@@ -218,26 +203,26 @@ def chinchilla_parameter_table(
     for likelihood, fitted in fits.bayes.items():
         draws = fitted.param_draws()
         draws["a"] = _allocation_exponent(draws["alpha"], draws["beta"])
-        names = [*_PARAMS, "a", *(n for n in ("sigma", "nu") if n in draws)]
+        names = [*PARAMS, "a", *(n for n in ("sigma", "nu") if n in draws)]
         for name in names:
             lo, med, hi = np.quantile(draws[name], [tail, 0.5, 1.0 - tail])
-            rows.append({"method": _BAYES_LABELS[likelihood], "parameter": name,
+            rows.append({"method": BAYES_LABELS[likelihood], "parameter": name,
                          "estimate": med, "lower": lo, "upper": hi,
                          "interval": f"{level:.0%} equal-tailed posterior; estimate = median"})
     classical = fits.approach3.summary(level=level).set_index("parameter")
     nboot = 0 if fits.approach3.bootstrap is None else len(fits.approach3.bootstrap)
-    for name in (*_PARAMS, "a"):
+    for name in (*PARAMS, "a"):
         rows.append({"method": APPROACH3, "parameter": name,
                      "estimate": classical.loc[name, "estimate"],
                      "lower": classical.loc[name, "lower"], "upper": classical.loc[name, "upper"],
                      "interval": f"{level:.0%} percentile bootstrap ({nboot} replicates)"})
-    for name in _PARAMS:
+    for name in PARAMS:
         lo, hi = BESIROGLU_2024_CI95[name] if math.isclose(level, 0.95) else (np.nan, np.nan)
         rows.append({"method": BESIROGLU, "parameter": name, "estimate": BESIROGLU_2024[name],
                      "lower": lo, "upper": hi, "interval": "95% bootstrap (published)"})
     rows.append({"method": BESIROGLU, "parameter": "a", "estimate": 0.513, "lower": np.nan,
                  "upper": np.nan, "interval": "published SE 0.020"})
-    for name in _PARAMS:
+    for name in PARAMS:
         rows.append({"method": HOFFMANN, "parameter": name, "estimate": HOFFMANN_2022[name],
                      "lower": np.nan, "upper": np.nan, "interval": "none (published CIs not valid)"})
     rows.append({"method": HOFFMANN, "parameter": "a",
@@ -331,7 +316,7 @@ def allocation_table(
     frames = []
     for likelihood, fitted in fits.bayes.items():
         table = fitted.optimal_allocation(C=budgets, level=level)
-        frames.append(table.assign(method=_BAYES_LABELS[likelihood]))
+        frames.append(table.assign(method=BAYES_LABELS[likelihood]))
     frames.append(fits.approach3.optimal_allocation(C=budgets, level=level)
                   .assign(method=APPROACH3))
     for label, params in ((BESIROGLU, BESIROGLU_2024), (HOFFMANN, HOFFMANN_2022)):
@@ -343,216 +328,6 @@ def allocation_table(
     out = pd.concat([f[columns] for f in frames], ignore_index=True)
     out.attrs["level"] = level
     return out
-
-
-# -------------------------------------------------------------------- backtest
-@dataclass(frozen=True, eq=False)
-class BacktestResult:
-    """Result of :func:`backtest`.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        One row per (method, band, level): ``n_train``, ``n_test``, ``coverage``,
-        ``coverage_se`` (binomial), ``below``/``above`` (shares of held-out runs
-        under/over the band), ``median_width_pct`` (median band width, % of the
-        loss), ``median_rel_error_pct`` (median |prediction - observed| / observed
-        of the method's central prediction, %), ``seconds``.
-    predictions : pandas.DataFrame
-        One row per (held-out run, method, band, level): ``N``, ``D``, ``C``,
-        ``loss``, ``center``, ``lower``, ``upper``, ``inside``.
-    fits : dict
-        The fits on the training runs, by method label.
-    compute_cut : float
-        Training runs have ``C <= compute_cut``.
-    train, test : pandas.DataFrame
-        The training and held-out runs.
-    """
-
-    table: pd.DataFrame
-    predictions: pd.DataFrame
-    fits: dict[str, Any]
-    compute_cut: float
-    train: pd.DataFrame
-    test: pd.DataFrame
-
-
-def _coverage_row(method: str, band: str, level: float, loss: np.ndarray, center: np.ndarray,
-                  lower: np.ndarray, upper: np.ndarray, n_train: int, seconds: float
-                  ) -> dict[str, Any]:
-    inside = (loss >= lower) & (loss <= upper)
-    n = len(loss)
-    p = float(inside.mean())
-    return {
-        "method": method, "band": band, "level": level, "n_train": n_train, "n_test": n,
-        "coverage": p, "coverage_se": math.sqrt(p * (1 - p) / n),
-        "below": float((loss < lower).mean()), "above": float((loss > upper).mean()),
-        "median_width_pct": float(np.median(100 * (upper / lower - 1))),
-        "median_rel_error_pct": float(np.median(100 * np.abs(center - loss) / loss)),
-        "seconds": seconds,
-    }
-
-
-def _log_law_np(params: Mapping[str, np.ndarray], n: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """log(E + A/N^alpha + B/D^beta), parameters (R,) x runs (M,) -> (R, M)."""
-    p = {k: np.asarray(v, dtype=np.float64)[:, None] for k, v in params.items()}
-    ln, ld = np.log(n)[None, :], np.log(d)[None, :]
-    return np.logaddexp(np.logaddexp(np.log(p["A"]) - p["alpha"] * ln,
-                                     np.log(p["B"]) - p["beta"] * ld), np.log(p["E"]))
-
-
-def backtest(
-    runs: pd.DataFrame | None = None,
-    *,
-    compute_cut: float | str = 3e20,
-    levels: Sequence[float] = (0.5, 0.9),
-    likelihoods: Sequence[str] = ("normal", "student_t"),
-    seed: int = 0,
-    num_bootstrap: int = 1000,
-    grid: str = "default",
-    chains: int = 4,
-    draws: int = 1000,
-    warmup: int = 1000,
-    extrapolation: bool = False,
-) -> BacktestResult:
-    """Fit on the runs up to a compute cut; cover the larger held-out runs?
-
-    Bands per method (at each nominal ``level``):
-
-    * Bayesian fits (one per likelihood): ``predictive`` = ``pred_lower`` /
-      ``pred_upper`` of :meth:`ScalingFit.predict` (parameter uncertainty and
-      observation noise), and, for reference, ``curve`` = the credible band of
-      the mean curve. The central prediction is the curve's posterior median.
-    * Approach 3: ``bootstrap`` = percentile band of the replicates' mean
-      curves (what users of the classical method report), and
-      ``bootstrap + residual SD`` = each replicate's prediction plus a normal
-      log-space noise draw whose SD is the RMS training residual of the point
-      fit (a principled fix a user could apply without seeing the held-out
-      runs). The central prediction is the point fit.
-
-    Nothing here is tuned on the held-out runs: the models, priors and
-    likelihoods are the library defaults.
-
-    Parameters
-    ----------
-    runs : DataFrame, optional
-        Default: the 240 digitised Chinchilla runs.
-    compute_cut : float or "median"
-        Train on ``C <= compute_cut`` FLOPs, test on the rest. ``"median"``:
-        the smaller half of the compute budgets (cut at the median ``C``).
-    levels : sequence of float
-        Nominal band masses.
-    likelihoods : sequence of {"normal", "student_t"}
-        Bayesian fits to run. ``"student_t"`` is the library's robust option.
-    seed, num_bootstrap, grid
-        Seeds (NUTS, bootstrap, predictive noise); Approach 3 bootstrap
-        replicates and initialisation grid.
-    chains, draws, warmup : int
-        NUTS settings.
-    extrapolation : bool, default False
-        Also record ``predictive + extrapolation term``: the predictive band
-        widened by the leave-future-out discrepancy of
-        :func:`bayes_scaling.extrapolation.calibrate_extrapolation`, learnt
-        from the training runs only (three more short fits per likelihood).
-
-    Returns
-    -------
-    BacktestResult
-        Coverage standard errors are binomial, ``sqrt(p (1 - p) / n)``: they
-        treat held-out runs as independent, which they are not (all share
-        the fit's error), so read them as a lower bound on the uncertainty.
-    """
-    runs = datasets.load_chinchilla() if runs is None else runs
-    runs = _runs_only(runs)
-    cut = float(np.median(runs["C"])) if compute_cut == "median" else float(compute_cut)
-    train = runs[runs["C"] <= cut].reset_index(drop=True)
-    test = runs[runs["C"] > cut].reset_index(drop=True)
-    if len(train) < 10 or len(test) < 1:
-        raise ValueError(f"compute_cut={cut:.3g} leaves {len(train)} training and {len(test)} "
-                         "held-out runs")
-    n_h, d_h, loss_h = (test[c].to_numpy(np.float64) for c in ("N", "D", "loss"))
-    rows, preds, fits = [], [], {}
-
-    def record(method, band, level, center, lower, upper, seconds):
-        rows.append(_coverage_row(method, band, level, loss_h, center, lower, upper, len(train),
-                                  seconds))
-        preds.append(pd.DataFrame({"N": n_h, "D": d_h, "C": test["C"].to_numpy(),
-                                   "loss": loss_h, "method": method, "band": band,
-                                   "level": level, "center": center, "lower": lower,
-                                   "upper": upper,
-                                   "inside": (loss_h >= lower) & (loss_h <= upper)}))
-
-    for likelihood in likelihoods:
-        label = _BAYES_LABELS[likelihood]
-        start = time.perf_counter()
-        fitted = bayes_fit(train, law="chinchilla", likelihood=likelihood, chains=chains,
-                           draws=draws, warmup=warmup, seed=seed)
-        seconds = time.perf_counter() - start
-        fits[label] = fitted
-        for level in levels:
-            p = fitted.predict(N=n_h, D=d_h, level=level, seed=seed + 1)
-            center = p["median"].to_numpy()
-            record(label, "predictive", level, center, p["pred_lower"].to_numpy(),
-                   p["pred_upper"].to_numpy(), seconds)
-            record(label, "curve", level, center, p["lower"].to_numpy(), p["upper"].to_numpy(),
-                   seconds)
-        if extrapolation:
-            start = time.perf_counter()
-            calib = calibrate_extrapolation(fitted, seed=seed)
-            extra_seconds = seconds + time.perf_counter() - start
-            fits[f"{label} + extrapolation term"] = calib
-            for level in levels:
-                p = calib.predict(N=n_h, D=d_h, level=level, seed=seed + 1)
-                record(label, "predictive + extrapolation term", level, p["median"].to_numpy(),
-                       p["pred_lower"].to_numpy(), p["pred_upper"].to_numpy(), extra_seconds)
-
-    start = time.perf_counter()
-    classical = fit_approach3(train, grid=grid, num_bootstrap=num_bootstrap, seed=seed)
-    seconds = time.perf_counter() - start
-    fits[APPROACH3] = classical
-    boot = classical.bootstrap
-    point = np.exp(_log_law_np({k: np.array([v]) for k, v in classical.params.items()},
-                               n_h, d_h))[0]
-    train_log_resid = (_log_law_np({k: np.array([v]) for k, v in classical.params.items()},
-                                   train["N"].to_numpy(), train["D"].to_numpy())[0]
-                       - np.log(train["loss"].to_numpy()))
-    resid_sd = float(np.sqrt(np.mean(train_log_resid ** 2)))
-    log_boot = _log_law_np({k: boot[k].to_numpy() for k in _PARAMS}, n_h, d_h)
-    rng = np.random.default_rng(seed + 2)
-    log_noisy = log_boot + resid_sd * rng.standard_normal(log_boot.shape)
-    for level in levels:
-        tail = (1.0 - level) / 2.0
-        band = classical.predict(N=n_h, D=d_h, level=level)
-        record(APPROACH3, "bootstrap", level, point, band["loss_lower"].to_numpy(),
-               band["loss_upper"].to_numpy(), seconds)
-        lo, hi = np.exp(np.quantile(log_noisy, [tail, 1 - tail], axis=0))
-        record(APPROACH3, "bootstrap + residual SD", level, point, lo, hi, seconds)
-
-    table = pd.DataFrame(rows)
-    table.attrs.update({"compute_cut": cut, "residual_sd_approach3": resid_sd})
-    return BacktestResult(table=table, predictions=pd.concat(preds, ignore_index=True),
-                          fits=fits, compute_cut=cut, train=train, test=test)
-
-
-def backtest_summary(result: BacktestResult) -> pd.DataFrame:
-    """One row per (method, band): coverage ± SE at each level, and the 90%-band details.
-
-    For printing; the numbers are those of ``result.table``.
-    """
-    rows = []
-    for (method, band), part in result.table.groupby(["method", "band"], sort=False):
-        part = part.set_index("level")
-        row = {"method": method, "band": band}
-        for level in part.index:
-            r = part.loc[level]
-            row[f"{level:.0%} coverage"] = f"{r['coverage']:.3f} ± {r['coverage_se']:.3f}"
-        top = part.loc[part.index.max()]
-        row[f"below / above ({part.index.max():.0%})"] = f"{top['below']:.2f} / {top['above']:.2f}"
-        row[f"median width {part.index.max():.0%} (%)"] = f"{top['median_width_pct']:.2f}"
-        row["median rel. error (%)"] = f"{top['median_rel_error_pct']:.2f}"
-        row["fit s"] = f"{top['seconds']:.1f}"
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------ other data sets
@@ -645,7 +420,7 @@ def fit_shared_datasets(
     tail = (1.0 - level) / 2.0
     rows = []
     for spec in _shared_dataset_specs(root):
-        runs = _runs_only(spec["runs"])
+        runs = runs_only(spec["runs"])
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -657,7 +432,7 @@ def fit_shared_datasets(
                                "law": spec["law"], "likelihood": likelihood,
                                "n_runs": len(runs)}
         draws_ = fitted.param_draws()
-        for name in (*_PARAMS, "sigma"):
+        for name in (*PARAMS, "sigma"):
             if name in draws_:
                 lo, med, hi = np.quantile(draws_[name], [tail, 0.5, 1.0 - tail])
             else:
