@@ -62,7 +62,7 @@ from scipy import stats
 
 from ..laws import Law, get_law
 from ..laws.allocation import log_optimal_allocation
-from ..models.scaling import noise_priors
+from ..models.likelihood import noise_priors
 from ..models.setup import prepare
 from ..results.batch import FitBatch, fit_many
 from .simulation import draw_prior_tables, sbc_design, sbc_priors

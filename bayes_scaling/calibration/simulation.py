@@ -11,7 +11,8 @@ import pandas as pd
 from numpyro.infer import Predictive
 
 from ..laws import Law, get_law
-from ..models.scaling import build_model, noise_priors
+from ..models.likelihood import noise_priors
+from ..models.scaling import build_model
 from ..models.setup import prepare
 from ..models.simulation import EXAMPLE_TRUTH, iso_flop_design, simulate
 

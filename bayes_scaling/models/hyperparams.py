@@ -8,6 +8,8 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
+__all__ = ["bowl_model", "tradeoff_model", "direct_model"]
+
 
 # ------------------------------------------------------ optimum vs budget law
 def bowl_model(log_hyper, log_loss, budget_index, log_by_budget, centre, scales,

@@ -14,7 +14,7 @@ from ..laws import Design, Law
 from ..laws.inputs import design_for, log_inputs
 from ..priors.literature import resolve_priors
 from .groups import GroupStructure, check_group_priors, group_model_kwargs
-from .scaling import LIKELIHOODS, noise_priors
+from .likelihood import LIKELIHOODS, noise_priors
 
 __all__ = ["check_options", "check_priors", "prepare"]
 

@@ -33,7 +33,8 @@ from ..inference.diagnostics import checked_names, sampling_numbers
 from ..inference.intervals import DEFAULT_LEVEL
 from ..inference.nuts import SamplerConfig, run_nuts_batched
 from ..laws import Law, get_law
-from ..models.scaling import build_model, noise_priors
+from ..models.likelihood import noise_priors
+from ..models.scaling import build_model
 from ..models.setup import (
     check_options,
     check_priors,

@@ -39,7 +39,8 @@ from ..laws import Design, Law, get_law
 from ..laws.allocation import log_optimal_allocation
 from ..laws.inputs import law_inputs
 from ..models.groups import GroupStructure, resolve_groups
-from ..models.scaling import build_model, noise_priors
+from ..models.likelihood import noise_priors
+from ..models.scaling import build_model
 from ..models.setup import check_options, check_priors, prepare
 from ..priors.conflict import check_prior_data_conflict
 from .extensions import implementation
