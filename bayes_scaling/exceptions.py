@@ -10,7 +10,7 @@ __all__ = [
     "BayesScalingWarning",
     "SamplingWarning", "DivergenceWarning", "ConvergenceWarning", "TreeDepthWarning",
     "AllocationWarning", "RegimeWarning", "PriorDominatedWarning", "PriorDataConflictWarning",
-    "ParetoKWarning", "DesignWarning", "InfeasibleTargetWarning", "SigmoidExtrapolationWarning",
+    "ParetoKWarning", "DesignWarning", "InfeasibleTargetWarning", "SigmoidExtrapolationWarning", "AccountingWarning",
 ]
 
 
@@ -68,3 +68,7 @@ class ParetoKWarning(BayesScalingWarning):
 class SigmoidExtrapolationWarning(BayesScalingWarning):
     """The predicted loss lies outside the losses the sigmoid was fitted to: step two is
     extrapolated, and its band assumes the sigmoid's form holds there."""
+
+
+class AccountingWarning(BayesScalingWarning):
+    """A parameter/FLOP convention counts something twice or not at all."""

@@ -380,15 +380,15 @@ def test_epochs_worth_probabilities_over_draws():
     other = {**TRUTH, "R_D_star": 2.0}
     both = {k: [TRUTH[k], other[k]] for k in TRUTH}
     answer = epochs_worth(known_fit(both), unique_tokens=25e9, C=1e22)
-    best = [epochs_worth(known_fit(p), 25e9, 1e22).best_epochs for p in (TRUTH, other)]
+    best = [epochs_worth(known_fit(p), 1e22, 25e9).best_epochs for p in (TRUTH, other)]
     assert best[0] != best[1]
     p_best = answer.table.set_index("epochs")["p_best"]
     assert p_best[best[0]] == pytest.approx(0.5) and p_best[best[1]] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="unique-token input"):
         epochs_worth(known_fit({k: TRUTH[k] for k in ("E", "A", "alpha", "B", "beta")},
-                               law=get_law("chinchilla")), 1e9, 1e20)
+                               law=get_law("chinchilla")), 1e20, 1e9)
     with pytest.raises(ValueError, match="unique_tokens must be positive"):
-        epochs_worth(known_fit(TRUTH), -1.0, 1e20)
+        epochs_worth(known_fit(TRUTH), 1e20, -1.0)
 
 
 # ------------------------------------------------------------------ real data

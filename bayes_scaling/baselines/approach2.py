@@ -164,7 +164,7 @@ class IsoFlopFit:
         return pd.DataFrame({"parameter": names, "budget": budgets, "estimate": est,
                              "lower": lower, "upper": upper, "method": "approach2"})
 
-    def optimal_allocation(self, *, C: object, level: float | None = None  # noqa: N803
+    def optimal_allocation(self, C: object, *, level: float | None = None  # noqa: N803
                            ) -> pd.DataFrame:
         """Compute-optimal N and D from the fitted power laws, same layout as Approach 3.
 

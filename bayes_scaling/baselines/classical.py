@@ -322,7 +322,7 @@ class ClassicalFit:
         return pd.DataFrame({"N": n, "D": d, "C": c, "loss": loss, "loss_lower": lo,
                              "loss_upper": hi})
 
-    def optimal_allocation(self, *, C: object, level: float | None = None  # noqa: N803
+    def optimal_allocation(self, C: object, *, level: float | None = None  # noqa: N803
                            ) -> pd.DataFrame:
         r"""Compute-optimal N and D for budgets ``C`` under ``C = k N D`` (closed form).
 

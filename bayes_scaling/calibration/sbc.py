@@ -60,6 +60,7 @@ import numpyro.distributions as dist
 import pandas as pd
 from scipy import stats
 
+from ..inference.intervals import renamed_level
 from ..laws import Law, get_law
 from ..laws.allocation import log_optimal_allocation
 from ..models.likelihood import noise_priors
@@ -77,13 +78,14 @@ DEFAULT_LEVELS = (0.5, 0.8, 0.9, 0.95)
 
 
 # -------------------------------------------------------------------- results
-def binomial_interval(successes: Any, trials: Any, confidence: float = 0.95
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def binomial_interval(successes: Any, trials: Any, level: float | None = None, *,
+                      confidence: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Clopper-Pearson (exact) interval of a binomial proportion.
 
     Returns ``(lower, upper)``; guaranteed to cover the true proportion with at
-    least ``confidence`` probability.
+    least ``level`` probability (default 0.95; ``confidence=`` is the deprecated name).
     """
+    confidence = renamed_level(level, 0.95, confidence=confidence)
     k = np.asarray(successes, dtype=np.float64)
     n = np.asarray(trials, dtype=np.float64)
     tail = (1.0 - confidence) / 2.0
@@ -166,8 +168,8 @@ class SBCResult:
                          "mean_rank": float(np.mean(ranks) / self.num_ranks)})
         return pd.DataFrame(rows).set_index("quantity")
 
-    def coverage(self, levels: Sequence[float] = DEFAULT_LEVELS, *,
-                 confidence: float = 0.95) -> pd.DataFrame:
+    def coverage(self, levels: Sequence[float] = DEFAULT_LEVELS, *, level: float | None = None,
+                 confidence: float | None = None) -> pd.DataFrame:
         """Share of simulations whose central interval contains the truth.
 
         Intervals are equal-tailed (as in :meth:`ScalingFit.summary`): the truth
@@ -178,9 +180,11 @@ class SBCResult:
         -------
         DataFrame
             One row per (quantity, level): ``hits``, ``n``, ``coverage`` and the
-            Clopper-Pearson ``lower``/``upper`` bounds at ``confidence``;
+            Clopper-Pearson ``lower``/``upper`` bounds at ``level`` (default 0.95;
+            ``confidence=`` is the deprecated name);
             ``consistent`` says whether the nominal level lies inside them.
         """
+        confidence = renamed_level(level, 0.95, confidence=confidence)
         rows = []
         n = self.num_simulations
         for name in self.quantities:
@@ -195,9 +199,10 @@ class SBCResult:
         return pd.DataFrame(rows)
 
     def coverage_table(self, levels: Sequence[float] = DEFAULT_LEVELS, *,
-                       confidence: float = 0.95) -> pd.DataFrame:
+                       level: float | None = None, confidence: float | None = None
+                       ) -> pd.DataFrame:
         """:meth:`coverage` as a quantity x level table of ``"0.91 [0.86, 0.94]"`` strings."""
-        cov = self.coverage(levels, confidence=confidence)
+        cov = self.coverage(levels, level=renamed_level(level, 0.95, confidence=confidence))
         cov["cell"] = [f"{c:.2f} [{lo:.2f}, {hi:.2f}]" for c, lo, hi in
                        zip(cov["coverage"], cov["lower"], cov["upper"], strict=True)]
         table = cov.pivot(index="quantity", columns="level", values="cell")
@@ -232,12 +237,14 @@ class SBCResult:
         ]
         return "\n".join(lines)
 
-    def plot(self, num_bins: int = 10, *, axes: Any = None, band: float = 0.99) -> Any:
-        """Rank histograms, one panel per quantity, with the ``band`` range expected
+    def plot(self, num_bins: int = 10, *, axes: Any = None, level: float | None = None,
+             band: float | None = None) -> Any:
+        """Rank histograms, one panel per quantity, with the ``level`` range expected
         under uniformity (binomial quantiles of a bin count) shaded.
 
         Returns the matplotlib Figure.
         """
+        band = renamed_level(level, 0.99, band=band)
         import matplotlib.pyplot as plt
 
         names = self.quantities

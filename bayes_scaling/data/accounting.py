@@ -72,6 +72,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..exceptions import AccountingWarning
+
 __all__ = [
     "PARAMETER_CONVENTIONS",
     "FLOPS_CONVENTIONS",
@@ -467,7 +469,7 @@ def apply_convention(frame: pd.DataFrame, convention: Convention | str | None = 
             conv.parameters][0]:
         warnings.warn(f"flops={conv.flops!r} with {conv.parameters!r} parameters counts the "
                       "unembedding twice (it is already inside 6N); use non-embedding "
-                      "parameters with the logits term", UserWarning, stacklevel=2)
+                      "parameters with the logits term", AccountingWarning, stacklevel=2)
     per_token = flops_per_token(n_new, conv.flops, **{k: v for k, v in arch.items() if k in (
         "d_model", "n_layer", "n_ctx", "vocab_size", "d_attn", "d_ff", "n_heads")})
     d = out["D"].to_numpy(dtype=np.float64)

@@ -55,7 +55,7 @@ from ..laws import Law
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
-from ..exceptions import InfeasibleTargetWarning
+from ..exceptions import AllocationWarning, InfeasibleTargetWarning
 
 __all__ = ["inference_aware_allocation", "inference_aware_allocation_draws",
            "InfeasibleTargetWarning"]
@@ -347,5 +347,5 @@ def inference_aware_allocation(
     if edge > 0:
         warnings.warn(f"{100 * edge:.1f}% of the optima sit at the edge of the search window: "
                       "those allocations are unreliable (an extreme target or inference volume)",
-                      UserWarning, stacklevel=2)
+                      AllocationWarning, stacklevel=2)
     return table

@@ -115,8 +115,8 @@ def _params(fit: ScalingFit, group: str | None, extra_dims: int) -> dict[str, Ar
 
 def epochs_worth(
     fit: ScalingFit,
-    unique_tokens: float,
     C: float,  # noqa: N803 - the field's notation
+    unique_tokens: float,
     epochs: Any = None,
     level: float | None = None,
     *,
@@ -136,10 +136,11 @@ def epochs_worth(
     ----------
     fit : ScalingFit
         A fit of a law with unique tokens as an input (``"data_constrained"``).
-    unique_tokens : float
-        Unique tokens available, ``U``.
     C : float
         Training compute in FLOPs.
+    unique_tokens : float
+        Unique tokens available, ``U``. (Same order as
+        :func:`optimal_allocation_constrained`: compute, then unique tokens.)
     epochs : array-like, optional
         Epoch counts to examine (positive; fractions allowed). Default
         :data:`DEFAULT_EPOCHS` (1, 2, ..., 60).
