@@ -38,11 +38,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from ..data.runs import RunsTable, RunsTableError, load_runs
+from ..data.sizes import complete_sizes
+from ..laws.chinchilla import chinchilla_log_allocation_from_logs, chinchilla_log_loss
 
 __all__ = ["ClassicalFit"]
 
@@ -121,22 +122,10 @@ def as_float_array(values: object, name: str) -> np.ndarray:
 
 
 def _complete_ndc(N: object, D: object, C: object, k: float) -> tuple[np.ndarray, ...]:  # noqa: N803
-    """Two of N, D, C (broadcast) -> all three, using C = k N D."""
+    """Two of N, D, C (1-D, broadcast) -> all three: :func:`~bayes_scaling.data.sizes.complete_sizes`."""
     given = {name: as_float_array(v, name) for name, v in (("N", N), ("D", D), ("C", C))
              if v is not None}
-    if len(given) < 2:
-        raise ValueError("give two of N, D, C (the third follows from C = k N D)")
-    arrays = np.broadcast_arrays(*given.values())
-    given = dict(zip(given, arrays, strict=True))
-    if len(given) == 3:
-        if not np.allclose(given["C"], k * given["N"] * given["D"], rtol=1e-6):
-            raise ValueError(f"N, D and C are inconsistent with C = {k:g} N D; give only two")
-        return given["N"], given["D"], given["C"]
-    if "C" not in given:
-        return given["N"], given["D"], k * given["N"] * given["D"]
-    if "D" not in given:
-        return given["N"], given["C"] / (k * given["N"]), given["C"]
-    return given["C"] / (k * given["D"]), given["D"], given["C"]
+    return complete_sizes(given.get("N"), given.get("D"), given.get("C"), k, minimum=2)
 
 
 def allocation_frame(C: np.ndarray, point: dict[str, np.ndarray],  # noqa: N803
@@ -162,7 +151,7 @@ def allocation_frame(C: np.ndarray, point: dict[str, np.ndarray],  # noqa: N803
 def log_predict(theta: jax.Array, log_n: jax.Array, log_d: jax.Array) -> jax.Array:
     """log L(N, D) = logsumexp(a - alpha log N, b - beta log D, e), stable for any theta."""
     a, b, e, alpha, beta = theta
-    return jnp.logaddexp(jnp.logaddexp(a - alpha * log_n, b - beta * log_d), e)
+    return chinchilla_log_loss(a, alpha, b, beta, e, log_n, log_d)
 
 
 def theta_to_params(theta: np.ndarray) -> dict[str, np.ndarray]:
@@ -183,19 +172,15 @@ def _params_to_theta(params: Mapping[str, float] | pd.DataFrame) -> np.ndarray:
 def _log_loss_np(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray) -> np.ndarray:
     """NumPy twin of :func:`log_predict`; ``theta`` (..., 5) broadcasts against the data."""
     a, b, e, alpha, beta = (theta[..., i, None] for i in range(5))
-    return np.logaddexp(np.logaddexp(a - alpha * log_n, b - beta * log_d), e)
+    return chinchilla_log_loss(a, alpha, b, beta, e, log_n, log_d, xp=np)
 
 
 def _allocation_np(theta: np.ndarray, log_c_over_k: np.ndarray) -> dict[str, np.ndarray]:
     """Closed-form compute-optimal allocation in log space, theta (..., 5) x C (m,)."""
     a, b, e, alpha, beta = (theta[..., i, None] for i in range(5))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = alpha + beta
-        # G = (alpha A / (beta B))^(1/(alpha+beta)); undefined unless alpha, beta > 0.
-        log_g = (np.log(alpha) + a - np.log(beta) - b) / s
-        log_n = log_g + beta / s * log_c_over_k
-        log_d = alpha / s * log_c_over_k - log_g
-        loss = np.exp(np.logaddexp(np.logaddexp(a - alpha * log_n, b - beta * log_d), e))
+    with np.errstate(invalid="ignore", divide="ignore"):  # undefined unless alpha, beta > 0
+        log_n, log_d = chinchilla_log_allocation_from_logs(a, alpha, b, beta, log_c_over_k, xp=np)
+        loss = np.exp(chinchilla_log_loss(a, alpha, b, beta, e, log_n, log_d, xp=np))
     return {"N_opt": np.exp(log_n), "D_opt": np.exp(log_d),
             "tokens_per_param": np.exp(log_d - log_n), "loss_opt": loss}
 

@@ -91,7 +91,11 @@ def _points_and_design(law: Law, data: Any, flops_factor: float, typical_loss: f
                          "of the order the runs will reach): the default priors of E and of "
                          "the offsets are scaled by it")
     sizes = {k: data[k].to_numpy(dtype=float) if k in data else None for k in ("N", "D", "C")}
-    flat = law_inputs(law, sizes["N"], sizes["D"], sizes["C"], flops_factor)
+    # A table keeps its own C (its FLOPs convention); only missing sizes are derived.
+    both = sizes["N"] is not None and sizes["D"] is not None
+    flat = law_inputs(law, sizes["N"], sizes["D"], None if both else sizes["C"], flops_factor)
+    if both and sizes["C"] is not None:
+        flat["C"] = np.ravel(sizes["C"])
     points = pd.DataFrame(flat)
     log_centre = {k: float(np.mean(np.log(v))) for k, v in flat.items()}
     return points, Design(log_centre, math.log(typical_loss), typical_loss)

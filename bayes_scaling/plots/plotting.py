@@ -126,10 +126,12 @@ def plot_loss_vs_compute(
         if table is None:
             c_targets = np.atleast_1d(np.asarray(targets, dtype=float))
         else:
-
-            sizes = complete_sizes(table.get("N"), table.get("D"), table.get("C"),
-                                    fit.runs.flops_factor)
-            table.update({k: v for k, v in zip("NDC", sizes, strict=True) if v is not None})
+            # A table keeps its own C (its FLOPs convention); only missing sizes are derived.
+            both = "N" in table and "D" in table
+            sizes = complete_sizes(table.get("N"), table.get("D"),
+                                   None if both else table.get("C"), fit.runs.flops_factor)
+            table.update({k: v for k, v in zip("NDC", sizes, strict=True)
+                          if v is not None and k not in table})
             missing = [k for k in set(fit.law.inputs) | {"C"} if k not in table]
             if missing:
                 raise ValueError(

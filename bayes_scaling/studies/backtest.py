@@ -14,6 +14,7 @@ import pandas as pd
 from ..baselines import fit_approach3
 from ..data import datasets
 from ..extrapolation.leave_future_out import calibrate_extrapolation
+from ..laws.chinchilla import chinchilla_log_loss
 from ..results.scaling_fit import fit as bayes_fit
 from .labels import APPROACH3, BAYES_LABELS, PARAMS, runs_only
 
@@ -70,8 +71,8 @@ def _log_law_np(params: Mapping[str, np.ndarray], n: np.ndarray, d: np.ndarray) 
     """log(E + A/N^alpha + B/D^beta), parameters (R,) x runs (M,) -> (R, M)."""
     p = {k: np.asarray(v, dtype=np.float64)[:, None] for k, v in params.items()}
     ln, ld = np.log(n)[None, :], np.log(d)[None, :]
-    return np.logaddexp(np.logaddexp(np.log(p["A"]) - p["alpha"] * ln,
-                                     np.log(p["B"]) - p["beta"] * ld), np.log(p["E"]))
+    return chinchilla_log_loss(np.log(p["A"]), p["alpha"], np.log(p["B"]), p["beta"],
+                               np.log(p["E"]), ln, ld, xp=np)
 
 
 def backtest(

@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..baselines import ClassicalFit, fit_approach3
 from ..data import datasets
+from ..laws.chinchilla import chinchilla_log_allocation_from_logs, chinchilla_log_loss
 from ..results.scaling_fit import ScalingFit
 from ..results.scaling_fit import fit as bayes_fit
 from .backtest import BacktestResult, backtest, backtest_summary
@@ -274,13 +275,10 @@ def closed_form_allocation(params: Mapping[str, float], C: Any, flops_factor: fl
         ``C``, ``N_opt``, ``D_opt``, ``tokens_per_param``, ``loss_opt``.
     """
     c = np.atleast_1d(np.asarray(C, dtype=np.float64))
-    a_, b_ = params["alpha"], params["beta"]
-    s = a_ + b_
-    log_g = (math.log(a_ * params["A"]) - math.log(b_ * params["B"])) / s
-    log_ck = np.log(c / flops_factor)
-    n_opt = np.exp(log_g + b_ / s * log_ck)
-    d_opt = np.exp(-log_g + a_ / s * log_ck)
-    loss = params["E"] + params["A"] / n_opt ** a_ + params["B"] / d_opt ** b_
+    logs = (math.log(params["A"]), params["alpha"], math.log(params["B"]), params["beta"])
+    log_n, log_d = chinchilla_log_allocation_from_logs(*logs, np.log(c / flops_factor), xp=np)
+    n_opt, d_opt = np.exp(log_n), np.exp(log_d)
+    loss = np.exp(chinchilla_log_loss(*logs, math.log(params["E"]), log_n, log_d, xp=np))
     return pd.DataFrame({"C": c, "N_opt": n_opt, "D_opt": d_opt,
                          "tokens_per_param": d_opt / n_opt, "loss_opt": loss})
 
