@@ -33,7 +33,6 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"fitting the {args.law} law to {args.runs} "

@@ -9,12 +9,10 @@ import jax
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
-from numpyro.infer import Predictive
 
 from ..inference.diagnostics import PriorDominatedWarning
 from ..laws.inputs import law_inputs
-from ..models.scaling import build_model
-from ..models.setup import check_priors, prepare
+from ..models.predictive import prior_draws
 from .outliers import emit_warning
 
 if TYPE_CHECKING:
@@ -31,20 +29,8 @@ CONTRACTION_THRESHOLD = 0.75
 # --------------------------------------------------------- prior sensitivity
 def _prior_draws(fit: ScalingFit, priors: Mapping[str, dist.Distribution] | None,
                  num_draws: int, seed: int) -> dict[str, np.ndarray]:
-    """Draws of every site of the fit's model under its prior (same data design)."""
-
-    groups = getattr(fit, "groups", None)
-    checked = check_priors(fit.law, fit.likelihood, priors, groups) if groups is not None \
-        else check_priors(fit.law, fit.likelihood, priors)
-    extra = {"groups": groups} if groups is not None else {}
-    _, _, kwargs = prepare(fit.runs, fit.law, fit.likelihood, checked,
-                            fit.runs.flops_factor, None, **extra)
-    model = build_model(fit.law, fit.likelihood, groups) if groups is not None \
-        else build_model(fit.law, fit.likelihood)
-    kwargs = {**kwargs, "log_loss": None}
-    with jax.enable_x64(True):
-        draws = Predictive(model, num_samples=num_draws)(jax.random.PRNGKey(seed), **kwargs)
-    return {k: np.asarray(v, dtype=np.float64) for k, v in draws.items()}
+    """Draws of every site of the fit's model under its prior: :func:`models.predictive.prior_draws`."""
+    return prior_draws(fit, priors, num_draws, seed)
 
 
 def _width(draws: np.ndarray) -> float:

@@ -26,12 +26,10 @@ Intervals are equal-tailed at ``level`` (the fit's default, 90%).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import arviz_stats as azs
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,6 +42,7 @@ if TYPE_CHECKING:
 
 from ..exceptions import ParetoKWarning
 from ..results.extensions import register
+from .loo import loo_compare
 
 __all__ = ["compare", "crossover", "group_effects", "compare_models", "Crossover",
            "ParetoKWarning"]
@@ -454,7 +453,8 @@ def compare_models(
     Each fit's pointwise log-likelihood (the ``log_likelihood`` group, variable
     ``log_loss`` over dimension ``run``) goes through :func:`arviz_stats.loo`;
     the ranking is :func:`arviz_stats.compare`. Runs whose Pareto-k exceeds the
-    sample-size-dependent threshold (``min(1 - 1/log10(S), 0.7)``) make that
+    sample-size-dependent threshold (``min(1 - 1/log10(S), 0.7)``; the one rule of
+    :func:`bayes_scaling.compare.loo.loo_compare`, shared with ``compare_laws``) make that
     fit's ELPD unreliable: a :class:`ParetoKWarning` names the fit and the count
     (refit with ``likelihood="student_t"`` or check those runs).
 
@@ -479,40 +479,7 @@ def compare_models(
     >>> separate = bs.fit(runs, groups="separate")                     # doctest: +SKIP
     >>> bs.compare_models({"shared": shared, "separate": separate})   # doctest: +SKIP
     """
-    if not isinstance(fits, Mapping) or len(fits) < 2:
-        raise ValueError("compare_models needs a mapping of at least two {name: fit}")
-    names = list(fits)
-    observed = None
-    for name in names:
-        tree = fits[name].posterior
-        if "log_likelihood" not in tree.children:
-            raise ValueError(f"fit {name!r} has no log_likelihood group")
-        values = np.asarray(tree["observed_data"]["log_loss"].values)
-        if observed is None:
-            observed = values
-        elif values.shape != observed.shape or not np.allclose(values, observed):
-            raise ValueError(f"fit {name!r} was fitted to different runs than {names[0]!r}: "
-                             "LOO compares fits of the same runs in the same order")
-    elpds = {}
-    high = {}
-    for name in names:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # replaced by one ParetoKWarning below
-            elpd = azs.loo(fits[name].posterior, pointwise=True, var_name="log_loss")
-        k = np.asarray(elpd.pareto_k.values)
-        high[name] = (int(np.sum(k > elpd.good_k)), float(np.max(k)))
-        if high[name][0]:
-            warnings.warn(
-                f"fit {name!r}: {high[name][0]} of {k.size} runs have Pareto k above "
-                f"{elpd.good_k:.2f} (max {high[name][1]:.2f}): PSIS-LOO is unreliable for them "
-                "and the ELPD comparison may favour the wrong structure. Check those runs "
-                "(outliers, runs outside the power-law regime) or refit with "
-                "likelihood='student_t'.", ParetoKWarning, stacklevel=2)
-        elpds[name] = elpd
-    table = azs.compare(elpds, method=method, round_to="none")
-    table["pareto_k_high"] = [high[n][0] for n in table.index]
-    table["pareto_k_max"] = [high[n][1] for n in table.index]
-    return table
+    return loo_compare(fits, method=method, caller="compare_models")
 
 
 # ScalingFit's method(s) of the same name call these (results layer: no import upwards).

@@ -22,46 +22,22 @@ leave-one-out cross-validation and WAIC". Yao, Vehtari, Simpson & Gelman (2018),
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import arviz_stats as azs
 import jax
 import numpy as np
 import pandas as pd
 
 from ..data.sizes import complete_sizes
+from ..exceptions import ParetoKWarning
 from ..inference.intervals import quantile_columns
-from .architectures import ParetoKWarning
+from .loo import PARETO_K_THRESHOLD, loo_compare
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
 __all__ = ["compare_laws", "stacked_predict", "ParetoKWarning"]
-
-#: Pareto-k above which a run's importance weights are unreliable (Vehtari et al. 2024).
-PARETO_K_THRESHOLD = 0.7
-
-
-def _check_same_runs(fits: Mapping[str, ScalingFit]) -> None:
-    """Raise unless every fit saw the same runs (same losses and sizes, same order)."""
-    names = list(fits)
-    first = fits[names[0]]
-    base = first.posterior["constant_data"]
-    for name in names[1:]:
-        other = fits[name].posterior["constant_data"]
-        if other["loss"].shape != base["loss"].shape:
-            raise ValueError(f"fit {name!r} has {other['loss'].size} runs, {names[0]!r} has "
-                             f"{base['loss'].size}: compare laws fitted to the same runs")
-        for column in ("loss", "N", "D", "C"):
-            if column in base and column in other and not np.allclose(
-                    np.asarray(base[column].values), np.asarray(other[column].values),
-                    rtol=1e-9):
-                raise ValueError(f"fit {name!r} was fitted to different runs than "
-                                 f"{names[0]!r} (column {column!r} differs): LOO compares "
-                                 "fits of the same runs in the same order")
-
 
 def compare_laws(fits: Mapping[str, ScalingFit], *, method: str = "stacking",
                  pareto_k_threshold: float = PARETO_K_THRESHOLD) -> pd.DataFrame:
@@ -100,40 +76,10 @@ def compare_laws(fits: Mapping[str, ScalingFit], *, method: str = "stacking",
     >>> fits = {law: bs.fit(runs, law=law) for law in ("chinchilla", "kaplan")}  # doctest: +SKIP
     >>> compare_laws(fits)                                                         # doctest: +SKIP
     """
-    if not isinstance(fits, Mapping) or len(fits) < 2:
-        raise ValueError("compare_laws needs a mapping of at least two {name: fit}")
-    for name, f in fits.items():
-        if "log_likelihood" not in f.posterior.children:
-            raise ValueError(f"fit {name!r} has no log_likelihood group")
-    _check_same_runs(fits)
-    elpds, high, kmax, limit = {}, {}, {}, {}
-    for name, f in fits.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # replaced by one warning below
-            elpd = azs.loo(f.posterior, pointwise=True, var_name="log_loss")
-        k = np.asarray(elpd.pareto_k.values)
-        limit[name] = min(pareto_k_threshold, float(elpd.good_k))
-        high[name], kmax[name] = np.flatnonzero(k > limit[name]), float(np.max(k))
-        elpds[name] = elpd
-    flagged = {n: b for n, b in high.items() if b.size}
-    if flagged:
-        detail = "; ".join(f"{n!r}: {b.size} run(s) above {limit[n]:.2f} (positions "
-                           f"{b[:8].tolist()}{', ...' if b.size > 8 else ''}), max k {kmax[n]:.2f}"
-                           for n, b in flagged.items())
-        warnings.warn(
-            f"high Pareto k in {detail}. PSIS-LOO is unreliable for these runs, so the "
-            "ranking and weights may favour the wrong law. Look at them "
-            "(bayes_scaling.checks.outlier_report: outliers, runs outside the power-law "
-            "regime), refit with likelihood='student_t', or use K-fold cross-validation.",
-            ParetoKWarning, stacklevel=2)
-    table = azs.compare(elpds, method=method, round_to="none")
-    table["law"] = [repr(fits[n].law) for n in table.index]
-    table["pareto_k_max"] = [kmax[n] for n in table.index]
-    table["pareto_k_high"] = [int(high[n].size) for n in table.index]
-    others = table.iloc[1:]
-    leads = np.abs(np.asarray(others["elpd_diff"], dtype=float)) > 2 * np.asarray(others["dse"],
-                                                                           dtype=float)
-    table.attrs["dominant"] = str(table.index[0]) if np.all(leads) else None
+    table = loo_compare(fits, method=method, pareto_k_threshold=pareto_k_threshold,
+                        caller="compare_laws")
+    table.insert(table.columns.get_loc("pareto_k_high"), "law",
+                 [repr(fits[n].law) for n in table.index])
     return table
 
 

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
+from numpyro.infer import Predictive
 
-from ..laws import Design, Law, get_law
-
-if TYPE_CHECKING:
-    pass
 from ..data.runs import RunsTable, load_runs
+from ..laws import Design, Law, get_law
 from ..laws.inputs import design_for, law_inputs
 from ..priors.literature import trace_params
 from .scaling import build_model
-from .setup import check_options, check_priors
+from .setup import check_options, check_priors, prepare
 
-__all__ = ["PriorPredictive", "prior_predictive"]
+__all__ = ["PriorPredictive", "prior_predictive", "prior_draws"]
 
 
 # ---------------------------------------------------------------- prior predictive
@@ -154,8 +153,6 @@ def prior_predictive(
     >>> pp.bands()[["C", "loss", "lower", "upper"]]                    # doctest: +SKIP
     """
     from numpyro import handlers
-    from numpyro.infer import Predictive
-
 
     law = get_law(law)
     check_options(likelihood, level)
@@ -195,3 +192,33 @@ def prior_predictive(
                            loss_draws=np.exp(np.asarray(log_obs)),
                            params={**{k: np.asarray(v) for k, v in params.items()}, **noise},
                            level=level)
+
+
+def prior_draws(fit: Any, priors: Mapping[str, Any] | str | tuple | None, num_samples: int,
+                seed: int) -> dict[str, np.ndarray]:
+    """Draws of every site of a fit's model under ``priors``: the one prior sampler.
+
+    ``fit`` is a fitted result (its law, likelihood, runs, groups); ``priors`` as in
+    :func:`bayes_scaling.fit` (``None``: the defaults). A prior on a derived offset
+    (e.g. ``"A"``) is a factor on a flat site, which cannot be sampled forward: that
+    offset is drawn from its prior directly.
+    """
+    groups = getattr(fit, "groups", None)
+    checked = dict(check_priors(fit.law, fit.likelihood, priors, groups))
+    design = fit.design.as_arrays()
+    sampled_sites = fit.law.default_priors(design)
+    direct = {n: checked.pop(n) for n in list(checked)
+              if n in fit.law.param_names and n not in sampled_sites}
+    _, _, kwargs = prepare(fit.runs, fit.law, fit.likelihood, checked, fit.runs.flops_factor,
+                           None, groups=groups)
+    model = build_model(fit.law, fit.likelihood, groups)
+    key = jax.random.PRNGKey(seed)
+    key_model, key_direct = jax.random.split(key) if direct else (key, None)
+    with jax.enable_x64(True):
+        draws = Predictive(model, num_samples=num_samples)(key_model,
+                                                           **{**kwargs, "log_loss": None})
+        out = {k: np.asarray(v, dtype=np.float64) for k, v in draws.items()}
+        for i, (name, prior) in enumerate(direct.items()):
+            out[name] = np.asarray(prior.sample(jax.random.fold_in(key_direct, i),
+                                                (num_samples,)), dtype=np.float64)
+    return out

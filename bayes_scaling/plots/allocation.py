@@ -148,7 +148,6 @@ def _reference_allocation(spec: Mapping[str, Any], compute: np.ndarray,
     import jax.numpy as jnp
     from jax import enable_x64
 
-
     spec = dict(spec)
     law = get_law(spec.pop("law", "chinchilla"))
     missing = set(law.param_names) - set(spec)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
 from ..data.sizes import complete_sizes
-from ..models.scaling import build_model
+from ..models.predictive import prior_draws
 from ..results.extensions import register
 from .allocation import plot_frontier, plot_isoflop_profiles
 from .diagnostics import default_var_names, display_draws, plot_posterior_pairs, plot_residuals
@@ -205,30 +205,8 @@ def plot_loss_vs_compute(
 
 def _prior_draws(fit: ScalingFit, priors: Mapping[str, Any] | None, num_samples: int,
                  seed: int) -> dict[str, np.ndarray]:
-    """Draws of every site of the fit's model under its priors (NumPyro ``Predictive``)."""
-    import jax
-    import jax.numpy as jnp
-    from numpyro.infer import Predictive
-
-
-    priors = dict(priors or {})
-    # A prior on a derived offset (e.g. "A") is a factor on a flat site, which
-    # cannot be sampled forward: sample the offset from that prior directly.
-    direct = {n: priors.pop(n) for n in list(priors)
-              if n in fit.law.param_names and n not in
-              fit.law.default_priors(fit.design.as_arrays())}
-    key_model, key_direct = jax.random.split(jax.random.PRNGKey(seed))
-    with jax.enable_x64(True):
-        log_inputs = {n: jnp.log(jnp.asarray(fit.runs.column(n))) for n in fit.law.inputs}
-        model = build_model(fit.law, fit.likelihood)
-        draws = Predictive(model, num_samples=num_samples)(
-            key_model, log_inputs=log_inputs, log_loss=None, design=fit.design.as_arrays(),
-            priors=priors)
-        out = {k: np.asarray(v) for k, v in draws.items()}
-        for i, (name, prior) in enumerate(direct.items()):
-            out[name] = np.asarray(prior.sample(jax.random.fold_in(key_direct, i),
-                                                (num_samples,)))
-    return out
+    """Draws of every site of the fit's model under its priors: :func:`models.predictive.prior_draws`."""
+    return prior_draws(fit, priors, num_samples, seed)
 
 
 def plot_prior_posterior(
