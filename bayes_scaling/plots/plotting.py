@@ -234,8 +234,8 @@ def plot_prior_posterior(
     var_names : sequence of str, optional
         Default: the law's parameters and the noise scale ``sigma``.
     priors : mapping, optional
-        The ``priors=`` the fit was made with (a fit does not record them);
-        default: the fit's ``priors`` attribute if it has one, else the law's
+        Priors to draw the prior from; default: the priors the fit recorded
+        (``fit.priors``: the ``priors=`` it was made with), else the law's
         defaults.
     num_samples : int
         Prior draws.

@@ -64,7 +64,7 @@ def prior_data_conflict(fit: Any, priors: Any, *, prob: float = 0.01) -> pd.Data
     ----------
     fit : ScalingFit
     priors : mapping, str or tuple
-        The ``priors=`` the fit was made with (a ScalingFit does not store them).
+        The ``priors=`` the fit was made with (a ScalingFit records them: ``fit.priors``).
     prob : float
         Family-wise false-alarm rate when the prior is right.
 

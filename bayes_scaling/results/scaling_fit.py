@@ -43,6 +43,7 @@ from ..models.likelihood import noise_priors
 from ..models.scaling import build_model
 from ..models.setup import check_options, check_priors, prepare
 from ..priors.conflict import check_prior_data_conflict
+from ..priors.serialize import decode_priors, encode_priors
 from .extensions import implementation
 
 __all__ = ["fit", "ScalingFit", "load", "DEFAULT_LEVEL"]
@@ -73,6 +74,10 @@ class ScalingFit:
     groups : GroupStructure or None
         Which parameters are shared, per group or pooled (``None``: no groups).
         Per-group methods take ``group=`` (a label of :attr:`group_labels`).
+    priors : mapping
+        The prior overrides the fit used (``{site: numpyro distribution}``,
+        catalogue names resolved; empty: the law's defaults). Saved and loaded
+        with the fit.
     """
 
     law: Law
@@ -84,6 +89,7 @@ class ScalingFit:
     level: float = DEFAULT_LEVEL
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     groups: GroupStructure | None = None
+    priors: Mapping[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ draws
     @property
@@ -319,6 +325,7 @@ class ScalingFit:
                            "min_loss": self.design.min_loss,
                            "log_range": {k: list(v) for k, v in self.design.log_range.items()}},
                 "groups": None if self.groups is None else self.groups.as_dict(),
+                "priors": encode_priors(self.priors),
                 "sampler": {k: getattr(self.sampler, k) for k in
                             ("chains", "draws", "warmup", "dense_mass", "target_accept",
                              "max_tree_depth")},
@@ -357,7 +364,8 @@ def load(path: str | os.PathLike) -> ScalingFit:
         tuple((name, groups[name]) for name in law.param_names))
     return ScalingFit(law=law, likelihood=meta["likelihood"], runs=runs,
                       design=design, posterior=tree, seed=meta["seed"], level=meta["level"],
-                      sampler=SamplerConfig(**meta["sampler"]), groups=groups)
+                      sampler=SamplerConfig(**meta["sampler"]), groups=groups,
+                      priors=decode_priors(meta.get("priors")))
 
 
 def fit(
@@ -500,4 +508,5 @@ def assemble(
             dims={"log_loss": ["run"]}, coords={"run": np.arange(runs.num_runs)},
         )["posterior_predictive"]
     return ScalingFit(law=law, likelihood=likelihood, runs=runs, design=design,
-                      posterior=tree, seed=seed, level=level, sampler=config, groups=groups)
+                      posterior=tree, seed=seed, level=level, sampler=config, groups=groups,
+                      priors=dict(model_kwargs.get("priors") or {}))
