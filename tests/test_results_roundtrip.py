@@ -72,3 +72,20 @@ def test_scaling_fit_round_trips_exactly(informed_fit, tmp_path):
         np.testing.assert_array_equal(back.draws(name), informed_fit.draws(name))
     np.testing.assert_array_equal(back.predict(N=1e10, D=2e11).to_numpy(),
                                   informed_fit.predict(N=1e10, D=2e11).to_numpy())
+
+
+def test_every_fit_function_takes_one_sampler_argument():
+    import inspect
+
+    fits = (bs.fit, bs.fit_many, bs.fit_learning_curves, bs.fit_downstream,
+            bs.fit_hyperparameter_law, bs.fit_critical_batch_size)
+    for function in fits:
+        parameter = inspect.signature(function).parameters.get("sampler")
+        assert parameter is not None and parameter.default is None, function.__name__
+    config = bs.SamplerConfig(chains=1, draws=30, warmup=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.BayesScalingWarning)
+        result = bs.fit(bs.example_runs(), sampler=config, seed=0)
+    assert result.sampler == config and result.posterior["posterior"].sizes["draw"] == 30
+    with pytest.raises(TypeError, match="not both"):
+        bs.fit(bs.example_runs(), sampler=config, chains=2)

@@ -33,6 +33,7 @@ repeats of its last data set, which are dropped from the result. See
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import find_valid_initial_params, initialize_model
 
 __all__ = ["SamplerConfig", "NutsResult", "run_nuts", "run_nuts_batched", "choose_chain_method",
-           "compiled_sampler_count", "trace_count", "fits_mesh", "FITS_AXIS"]
+           "compiled_sampler_count", "trace_count", "fits_mesh", "FITS_AXIS", "resolve_sampler"]
 
 #: Name of the mesh axis over which batched fits are sharded.
 FITS_AXIS = "fits"
@@ -378,3 +379,23 @@ def run_nuts_batched(
     result = _to_result(samples, trace, layout)
     return NutsResult(samples=result.samples, stats=result.stats, chain_method=layout,
                       devices=used)
+
+
+def resolve_sampler(sampler: SamplerConfig | None, fit_function: Callable,
+                    **settings: Any) -> SamplerConfig:
+    """The sampler settings of a ``fit_*`` call: ``sampler=`` or the separate keywords.
+
+    Every ``fit_*`` accepts ``sampler=SamplerConfig(...)``; its separate keywords
+    (``chains=``, ``draws=``, ...) stay for convenience. Giving both a sampler and
+    a separate keyword that differs from ``fit_function``'s default raises.
+    """
+    if sampler is None:
+        return SamplerConfig(**settings)
+    if not isinstance(sampler, SamplerConfig):
+        raise TypeError(f"sampler must be a SamplerConfig, got {type(sampler).__name__}")
+    defaults = inspect.signature(fit_function).parameters
+    clash = [name for name, value in settings.items()
+             if name in defaults and value != defaults[name].default]
+    if clash:
+        raise TypeError(f"give sampler= or {', '.join(f'{n}=' for n in clash)}, not both")
+    return sampler

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..inference.diagnostics import checked_names, sampling_numbers
 from ..inference.intervals import DEFAULT_LEVEL
-from ..inference.nuts import SamplerConfig, run_nuts_batched
+from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts_batched
 from ..laws import Law, get_law
 from ..models.likelihood import noise_priors
 from ..models.scaling import build_model
@@ -123,6 +123,7 @@ def fit_many(
     target_accept: float = 0.9,
     max_tree_depth: int = 10,
     batch_size: int = 64,
+    sampler: SamplerConfig | None = None,
 ) -> FitBatch:
     """Fit one law independently to many runs tables, batched.
 
@@ -143,6 +144,10 @@ def fit_many(
         the local device count). Each call shards its data sets over all local
         devices (see ``docs/scaling_out.md``).
 
+    sampler : SamplerConfig, optional
+        All NUTS settings at once (the same argument on every ``fit_*``); the
+        separate sampler keywords then keep their defaults.
+
     Returns
     -------
     FitBatch
@@ -157,8 +162,9 @@ def fit_many(
     law = get_law(law)
     check_options(likelihood, level)
     priors = check_priors(law, likelihood, priors)
-    config = SamplerConfig(chains=chains, draws=draws, warmup=warmup, dense_mass=dense_mass,
-                           target_accept=target_accept, max_tree_depth=max_tree_depth)
+    config = resolve_sampler(sampler, fit_many, chains=chains, draws=draws, warmup=warmup,
+                             dense_mass=dense_mass, target_accept=target_accept,
+                             max_tree_depth=max_tree_depth)
     prepared = [prepare(t, law, likelihood, priors, flops_factor, columns) for t in tables]
     model = build_model(law, likelihood)
     base_key = jax.random.PRNGKey(seed)

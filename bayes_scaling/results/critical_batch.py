@@ -13,6 +13,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from ..inference.intervals import quantile_columns
+from ..inference.nuts import SamplerConfig, resolve_sampler
 from ..models.hyperparams import direct_model, tradeoff_model
 from .extensions import implementation
 from .posterior_result import (
@@ -110,6 +111,7 @@ def fit_critical_batch_size(
     level: float = 0.9,
     target_accept: float = 0.95,
     warn: bool = True,
+    sampler: SamplerConfig | None = None,
 ) -> CriticalBatchFit:
     """Fit the critical batch size ``B_crit(L) = B* L^(-1/alpha_B)`` with NUTS.
 
@@ -129,6 +131,10 @@ def fit_critical_batch_size(
     (``ln B_crit`` at the geometric-mean target loss) ``~ Normal(mean ln B, 3)``,
     ``tau ~ HalfNormal(0.2)``, ``sigma ~ HalfNormal(0.1)`` (tradeoff, on ``ln S``)
     or ``HalfNormal(0.3)`` (measured, on ``ln B_crit``).
+
+    sampler : SamplerConfig, optional
+        All NUTS settings at once (the same argument on every ``fit_*``); the
+        separate sampler keywords then keep their defaults.
 
     Returns
     -------
@@ -183,8 +189,10 @@ def fit_critical_batch_size(
         raise ValueError(f"the table needs a {steps!r} column (steps to reach each target loss "
                          f"with batch size {batch!r}) or a {b_crit!r} column (measured critical "
                          f"batch sizes); columns: {list(table.columns)}")
-    tree, config = sample_posterior(model, kwargs, chains=chains, draws=draws, warmup=warmup, seed=seed,
-                           target_accept=target_accept, warn=warn, checked=checked)
+    config = resolve_sampler(sampler, fit_critical_batch_size, chains=chains, draws=draws,
+                             warmup=warmup, target_accept=target_accept)
+    tree, config = sample_posterior(model, kwargs, config=config, seed=seed, warn=warn,
+                                    checked=checked)
     return CriticalBatchFit(posterior=tree, sampler=config, seed=seed, level=level, table=used,
                             mode=mode, targets=targets, centre=centre)
 

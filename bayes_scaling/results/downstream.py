@@ -55,7 +55,7 @@ from ..data.runs import RunsTableError
 from ..exceptions import SigmoidExtrapolationWarning
 from ..inference import diagnostics
 from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
-from ..inference.nuts import SamplerConfig, arviz_sample_stats, run_nuts
+from ..inference.nuts import SamplerConfig, arviz_sample_stats, resolve_sampler, run_nuts
 from ..models.downstream import (
     NOISE_MODELS,
     PARAMS,
@@ -295,6 +295,7 @@ def fit_downstream(
     target_accept: float = 0.95,
     chain_method: str | None = None,
     warn: bool = True,
+    sampler: SamplerConfig | None = None,
 ) -> DownstreamFit:
     """Fit benchmark accuracy as a sigmoid of loss with NUTS.
 
@@ -329,6 +330,10 @@ def fit_downstream(
     warn : bool
         Emit sampling warnings (divergences, R-hat, ESS).
 
+    sampler : SamplerConfig, optional
+        All NUTS settings at once (the same argument on every ``fit_*``); the
+        separate sampler keywords then keep their defaults.
+
     Returns
     -------
     DownstreamFit
@@ -361,8 +366,8 @@ def fit_downstream(
         if not isinstance(prior, dist.Distribution):
             raise TypeError(f"prior for {name!r} must be a numpyro distribution, "
                             f"got {type(prior).__name__}")
-    config = SamplerConfig(chains=chains, draws=draws, warmup=warmup,
-                           target_accept=target_accept, chain_method=chain_method)
+    config = resolve_sampler(sampler, fit_downstream, chains=chains, draws=draws, warmup=warmup,
+                             target_accept=target_accept, chain_method=chain_method)
     loss_values = data["loss"].to_numpy()
     totals = data["num_questions"].to_numpy() if "num_questions" in data else \
         np.ones(len(data))

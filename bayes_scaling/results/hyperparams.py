@@ -54,7 +54,7 @@ import pandas as pd
 import xarray as xr
 
 from ..inference.intervals import quantile_columns
-from ..inference.nuts import SamplerConfig
+from ..inference.nuts import SamplerConfig, resolve_sampler
 from ..models.hyperparams import bowl_model
 from .critical_batch import CriticalBatchFit, fit_critical_batch_size, simulate_steps_to_target
 from .extensions import implementation
@@ -202,6 +202,7 @@ def fit_hyperparameter_law(
     level: float = 0.9,
     target_accept: float = 0.95,
     warn: bool = True,
+    sampler: SamplerConfig | None = None,
 ) -> HyperparameterFit:
     """Fit ``h*(x) = a x^b`` for the optimal hyperparameter from sweep results, with NUTS.
 
@@ -229,6 +230,10 @@ def fit_hyperparameter_law(
         Default interval mass.
     warn : bool
         Sampling-diagnostic warnings.
+
+    sampler : SamplerConfig, optional
+        All NUTS settings at once (the same argument on every ``fit_*``); the
+        separate sampler keywords then keep their defaults.
 
     Returns
     -------
@@ -269,9 +274,10 @@ def fit_hyperparameter_law(
             "centre": jnp.asarray(float(np.mean(np.log(budgets)))),
             "scales": {k: jnp.asarray(v) for k, v in scales.items()}, "priors": priors,
         }
-    tree, config = sample_posterior(bowl_model, kwargs, chains=chains, draws=draws, warmup=warmup,
-                           seed=seed, target_accept=target_accept, warn=warn,
-                           checked=["b", "log_h_c", "tau", "sigma"])
+    config = resolve_sampler(sampler, fit_hyperparameter_law, chains=chains, draws=draws,
+                             warmup=warmup, target_accept=target_accept)
+    tree, config = sample_posterior(bowl_model, kwargs, config=config, seed=seed, warn=warn,
+                                    checked=["b", "log_h_c", "tau", "sigma"])
     return HyperparameterFit(posterior=tree, sampler=config, seed=seed, level=level,
                              sweeps=sweeps[[by, hyper, loss]].copy(), hyper=hyper, by=by,
                              loss=loss, budgets=budgets)

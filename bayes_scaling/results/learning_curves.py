@@ -52,7 +52,7 @@ from ..inference.assembly import (
     posterior_tree,
 )
 from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
-from ..inference.nuts import SamplerConfig, run_nuts
+from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts
 from ..laws import Law, get_law
 from ..laws.inputs import (
     design_for,
@@ -259,6 +259,7 @@ def fit_learning_curves(
     max_tree_depth: int = 10,
     chain_method: str | None = None,
     warn: bool = True,
+    sampler: SamplerConfig | None = None,
 ) -> LearningCurveFit:
     """Fit a scaling law to intermediate checkpoints of several runs, with run effects.
 
@@ -282,6 +283,10 @@ def fit_learning_curves(
     chains, draws, warmup, seed, level, flops_factor, columns, target_accept,
     max_tree_depth, chain_method, warn
         As in :func:`bayes_scaling.fit`.
+
+    sampler : SamplerConfig, optional
+        All NUTS settings at once (the same argument on every ``fit_*``); the
+        separate sampler keywords then keep their defaults.
 
     Returns
     -------
@@ -328,9 +333,9 @@ def fit_learning_curves(
     runs.require(law.inputs, min_runs=law.num_params + len(noise) + len(extras) + 1,
                  law=f"{law.name} learning-curve fit")
     design = design_for(runs, law)
-    config = SamplerConfig(chains=chains, draws=draws, warmup=warmup,
-                           target_accept=target_accept, max_tree_depth=max_tree_depth,
-                           chain_method=chain_method)
+    config = resolve_sampler(sampler, fit_learning_curves, chains=chains, draws=draws,
+                             warmup=warmup, target_accept=target_accept,
+                             max_tree_depth=max_tree_depth, chain_method=chain_method)
     model = build_learning_curve_model(law, likelihood, ar1)
     with jax.enable_x64(True):
         kwargs = {

@@ -47,10 +47,8 @@ def check_extra_priors(priors: Mapping[str, Any] | None, allowed: tuple[str, ...
     return priors
 
 
-def sample_posterior(model, kwargs: dict, *, chains: int, draws: int, warmup: int, seed: int,
-            target_accept: float, warn: bool, checked: list[str]) -> tuple[xr.DataTree, Any]:
-    config = SamplerConfig(chains=chains, draws=draws, warmup=warmup,
-                           target_accept=target_accept)
+def sample_posterior(model, kwargs: dict, *, config: SamplerConfig, seed: int, warn: bool,
+                     checked: list[str]) -> tuple[xr.DataTree, Any]:
     with jax.enable_x64(True):
         result = run_nuts(model, kwargs, config, jax.random.PRNGKey(seed))
     tree = azb.from_dict({"posterior": dict(result.samples),

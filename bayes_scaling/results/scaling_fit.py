@@ -34,7 +34,7 @@ from ..data.runs import RunsTable, load_runs
 from ..inference import diagnostics
 from ..inference.assembly import log_likelihood_fn, posterior_tree
 from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
-from ..inference.nuts import SamplerConfig, run_nuts
+from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts
 from ..laws import Design, Law, get_law
 from ..laws.allocation import log_optimal_allocation
 from ..laws.inputs import law_inputs
@@ -390,6 +390,7 @@ def fit(
     warn: bool = True,
     groups: Any = None,
     posterior_predictive: bool = False,
+    sampler: SamplerConfig | None = None,
 ) -> ScalingFit:
     """Fit a scaling law to a table of training runs with NUTS.
 
@@ -440,6 +441,10 @@ def fit(
         shared, offsets separate per group. ``False`` ignores the group column.
         See :mod:`bayes_scaling.groups`.
 
+    sampler : SamplerConfig, optional
+        All NUTS settings at once (the same argument on every ``fit_*``); the
+        separate sampler keywords then keep their defaults.
+
     Returns
     -------
     ScalingFit
@@ -466,9 +471,10 @@ def fit(
         data, flops_factor=flops_factor, columns=columns)
     structure = resolve_groups(law, groups, has_groups=runs.has_groups)
     priors = check_priors(law, likelihood, priors, structure)
-    config = SamplerConfig(chains=chains, draws=draws, warmup=warmup, dense_mass=dense_mass,
-                           target_accept=target_accept, max_tree_depth=max_tree_depth,
-                           chain_method=chain_method, progress=progress)
+    config = resolve_sampler(sampler, fit, chains=chains, draws=draws, warmup=warmup,
+                             dense_mass=dense_mass, target_accept=target_accept,
+                             max_tree_depth=max_tree_depth, chain_method=chain_method,
+                             progress=progress)
     runs, design, model_kwargs = prepare(runs, law, likelihood, priors, flops_factor, columns,
                                           groups=structure)
     model = build_model(law, likelihood, structure)
