@@ -15,10 +15,10 @@ import sys
 import warnings
 from types import ModuleType
 
-#: Old module -> new module (both relative to ``bayes_scaling``).
-MOVED = {
+#: Old module -> new module(s) (relative to ``bayes_scaling``; several: it was split).
+MOVED: dict[str, str | tuple[str, ...] | None] = {
     "data": None,  # still a package: bayes_scaling.data re-exports the runs table
-    "accounting": "data.accounting",
+    "accounting": ("data.accounting", "compare.conventions"),
     "datasets": "data.datasets",
     "allocation": "laws.allocation",
     "model": "models.scaling",
@@ -45,11 +45,25 @@ SHADOWED = {"fit": "results.scaling_fit", "simulate": "models.simulation"}
 
 
 class _AliasLoader(importlib.abc.Loader):
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str | tuple[str, ...]) -> None:
         self.target = target
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        return importlib.import_module(self.target)
+        if isinstance(self.target, str):
+            return importlib.import_module(self.target)
+        # One old module split in several: a module that looks names up in each.
+        parts = [importlib.import_module(name) for name in self.target]
+        module = ModuleType(spec.name, parts[0].__doc__)
+        module.__all__ = [n for part in parts for n in getattr(part, "__all__", ())]
+
+        def __getattr__(name: str):  # noqa: N807
+            for part in parts:
+                if hasattr(part, name):
+                    return getattr(part, name)
+            raise AttributeError(f"module {spec.name!r} has no attribute {name!r}")
+
+        module.__getattr__ = __getattr__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:  # already executed at its new home
         pass
@@ -67,9 +81,13 @@ class _LegacyFinder(importlib.abc.MetaPathFinder):
         new = MOVED.get(name)
         if new is None:
             return None
-        warnings.warn(f"bayes_scaling.{name} moved to bayes_scaling.{new}; import it from there",
+        homes = (new,) if isinstance(new, str) else new
+        where = " and ".join(f"bayes_scaling.{home}" for home in homes)
+        warnings.warn(f"bayes_scaling.{name} moved to {where}; import it from there",
                       DeprecationWarning, stacklevel=2)
-        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(f"bayes_scaling.{new}"))
+        target = f"bayes_scaling.{new}" if isinstance(new, str) else tuple(
+            f"bayes_scaling.{home}" for home in new)
+        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(target))
 
 
 def install() -> None:

@@ -55,3 +55,25 @@ def test_every_module_is_short():
     long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 530}
     assert long == {}
+
+
+def test_old_module_paths_import_with_a_deprecation_naming_the_new_home():
+    """Public names of the flat layout (README before the layers) keep working."""
+    import importlib
+
+    import bayes_scaling  # noqa: F401  (installs the finder)
+
+    old = {"classical": ("fit_approach3", "fit_approach2"), "datasets": ("load_chinchilla",),
+           "hyperparams": ("fit_hyperparameter_law", "fit_critical_batch_size"),
+           "plotting_priors": ("plot_prior_predictive",),
+           "accounting": ("Convention", "apply_convention", "compare_conventions")}
+    for name, attributes in old.items():
+        sys.modules.pop(f"bayes_scaling.{name}", None)
+        with pytest.warns(DeprecationWarning, match=f"bayes_scaling.{name} moved to"):
+            module = importlib.import_module(f"bayes_scaling.{name}")
+        for attribute in attributes:
+            assert callable(getattr(module, attribute))
+    for shadowed in ("fit", "simulate"):
+        with pytest.raises(ImportError, match="is the function"):
+            importlib.import_module(f"bayes_scaling.{shadowed}")
+    assert callable(bayes_scaling.fit) and callable(bayes_scaling.simulate)
