@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import arviz_base as azb
-import arviz_stats as azs
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,6 +61,7 @@ from ..models.downstream import (
     build_downstream_model,
     sigmoid_accuracy,
 )
+from .base import PosteriorResults
 
 __all__ = ["DownstreamFit", "fit_downstream", "sigmoid_accuracy",
            "NOISE_MODELS", "SigmoidExtrapolationWarning"]
@@ -132,7 +132,7 @@ def _validate(table: pd.DataFrame, loss: str, accuracy: str, num_questions: Any,
 
 # --------------------------------------------------------------------------- results
 @dataclass(frozen=True, eq=False)
-class DownstreamFit:
+class DownstreamFit(PosteriorResults):
     """Posterior of the accuracy-vs-loss sigmoid (step two of the two-step model).
 
     Create with :func:`fit_downstream`. Attributes are read-only.
@@ -165,11 +165,6 @@ class DownstreamFit:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
 
     @property
-    def num_draws(self) -> int:
-        ds = self.posterior["posterior"]
-        return int(ds.sizes["chain"] * ds.sizes["draw"])
-
-    @property
     def param_names(self) -> tuple[str, ...]:
         """Sampled parameters: ``k``, ``L_mid``, ``ceiling`` (if free), ``sigma`` (if any)."""
         names = ("k", "L_mid") + (("ceiling",) if self.ceiling is None else ())
@@ -179,8 +174,7 @@ class DownstreamFit:
         """Posterior draws of ``name`` flattened over chains (a fixed ceiling repeats)."""
         if name == "ceiling" and self.ceiling is not None:
             return np.full(self.num_draws, float(self.ceiling))
-        values = self.posterior["posterior"][name].values
-        return values.reshape((-1,) + values.shape[2:])
+        return super().draws(name)
 
     def param_draws(self) -> dict[str, np.ndarray]:
         """``k``, ``L_mid``, ``ceiling`` (and ``sigma``), each of shape ``(num_draws,)``."""
@@ -189,14 +183,7 @@ class DownstreamFit:
 
     def summary(self, level: float | None = None) -> pd.DataFrame:
         """One row per parameter: mean, sd, median, interval, r_hat, ess_bulk, ess_tail."""
-        level = self.level if level is None else level
-        names = list(self.param_names)
-        table = azs.summary(self.posterior, var_names=names, ci_prob=level, ci_kind="eti",
-                            round_to="none")
-        table = table.rename(columns={table.columns[2]: "lower", table.columns[3]: "upper"})
-        table.insert(2, "median", [float(np.median(self.draws(n))) for n in table.index])
-        table.attrs["level"] = level
-        return table
+        return self.summary_table(self.param_names, level)
 
     def accuracy_draws(self, loss: Any, params: Mapping[str, np.ndarray] | None = None
                        ) -> np.ndarray:

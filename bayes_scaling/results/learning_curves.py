@@ -38,7 +38,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import arviz_stats as azs
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -161,12 +160,7 @@ class LearningCurveFit(ScalingFit):
     def summary(self, level: float | None = None) -> pd.DataFrame:
         """As :meth:`ScalingFit.summary`, plus rows for ``tau`` (and ``rho``)."""
         level = self.level if level is None else level
-        base = super().summary(level)
-        extra = azs.summary(self.posterior, var_names=list(self.extra_names), ci_prob=level,
-                            ci_kind="eti", round_to="none")
-        extra = extra.rename(columns={extra.columns[2]: "lower", extra.columns[3]: "upper"})
-        extra.insert(2, "median", [float(np.median(self.draws(n))) for n in extra.index])
-        table = pd.concat([base, extra])
+        table = pd.concat([super().summary(level), self.summary_table(self.extra_names, level)])
         table.attrs["level"] = level
         return table
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import arviz_base as azb
-import arviz_stats as azs
 import jax
 import numpy as np
 import numpyro.distributions as dist
@@ -18,6 +17,7 @@ import xarray as xr
 
 from ..inference import diagnostics
 from ..inference.nuts import SamplerConfig, arviz_sample_stats, run_nuts
+from .base import PosteriorResults
 
 META_KEY = "bayes_scaling_hyperparams"
 
@@ -60,21 +60,11 @@ def sample_posterior(model, kwargs: dict, *, config: SamplerConfig, seed: int, w
 
 
 @dataclass(frozen=True, eq=False)
-class PosteriorResult:
+class PosteriorResult(PosteriorResults):
     posterior: xr.DataTree
     sampler: SamplerConfig
     seed: int
     level: float
-
-    def draws(self, name: str) -> np.ndarray:
-        """Posterior draws of ``name`` flattened over chains: ``(num_draws, ...)``."""
-        values = self.posterior["posterior"][name].values
-        return values.reshape((-1,) + values.shape[2:])
-
-    @property
-    def num_draws(self) -> int:
-        ds = self.posterior["posterior"]
-        return int(ds.sizes["chain"] * ds.sizes["draw"])
 
     def _meta(self) -> dict[str, Any]:
         """Attributes besides the posterior and the table (JSON-able), for :meth:`to_netcdf`."""
@@ -100,11 +90,4 @@ class PosteriorResult:
         return str(path)
 
     def _summary(self, names: list[str], level: float | None) -> pd.DataFrame:
-        level = self.level if level is None else level
-        table = azs.summary(self.posterior, var_names=names, ci_prob=level, ci_kind="eti",
-                            round_to="none")
-        lower, upper = table.columns[2], table.columns[3]
-        table = table.rename(columns={lower: "lower", upper: "upper"})
-        table.insert(2, "median", [float(np.median(self.draws(n))) for n in table.index])
-        table.attrs["level"] = level
-        return table
+        return self.summary_table(names, level)

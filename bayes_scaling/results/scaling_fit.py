@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import arviz_base as azb
-import arviz_stats as azs
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,6 +43,7 @@ from ..models.scaling import build_model
 from ..models.setup import check_options, check_priors, prepare
 from ..priors.conflict import check_prior_data_conflict
 from ..priors.serialize import decode_priors, encode_priors
+from .base import PosteriorResults
 from .extensions import implementation
 
 __all__ = ["fit", "ScalingFit", "load", "DEFAULT_LEVEL"]
@@ -52,7 +52,7 @@ _FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, eq=False)
-class ScalingFit:
+class ScalingFit(PosteriorResults):
     """Posterior of a scaling law fitted to a runs table.
 
     Create with :func:`fit` (or :func:`load`). Attributes are read-only.
@@ -92,16 +92,6 @@ class ScalingFit:
     priors: Mapping[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ draws
-    @property
-    def num_draws(self) -> int:
-        ds = self.posterior["posterior"]
-        return int(ds.sizes["chain"] * ds.sizes["draw"])
-
-    def draws(self, name: str) -> np.ndarray:
-        """Posterior draws of ``name`` flattened over chains: shape ``(num_draws, ...)``."""
-        values = self.posterior["posterior"][name].values
-        return values.reshape((-1,) + values.shape[2:])
-
     def param_draws(self, group: str | None = None) -> dict[str, np.ndarray]:
         """User-facing law parameters plus noise parameters, flattened over chains.
 
@@ -158,27 +148,13 @@ class ScalingFit:
         """One row per parameter: mean, sd, median, interval, r_hat, ess_bulk, ess_tail.
 
         Computed with ``arviz_stats.summary`` (rank-normalised split R-hat and
-        ESS), equal-tailed intervals at ``level``.
+        ESS), equal-tailed intervals at ``level`` (the schema of
+        :class:`~bayes_scaling.results.base.PosteriorResults`).
         """
-        level = self.level if level is None else level
         names = list(self.law.param_names) + list(noise_priors(self.likelihood))
         if self.groups is not None:  # population location and spread of pooled parameters
             names += list(self.groups.hyper_names(self.law))
-        table = azs.summary(self.posterior, var_names=names, ci_prob=level, ci_kind="eti",
-                            round_to="none")
-        lower, upper = table.columns[2], table.columns[3]
-        table = table.rename(columns={lower: "lower", upper: "upper"})
-        medians = {}
-        for name in names:  # row labels as ArviZ writes them: "A" or "A[label]"
-            values = self.draws(name)
-            if values.ndim == 1:
-                medians[name] = float(np.median(values))
-            else:
-                for g, label in enumerate(self.group_labels):
-                    medians[f"{name}[{label}]"] = float(np.median(values[:, g]))
-        table.insert(2, "median", [medians[n] for n in table.index])
-        table.attrs["level"] = level
-        return table
+        return self.summary_table(names, level)
 
     # -------------------------------------------------------------- predicting
     def _log_mean_draws(self, log_inputs: Mapping[str, np.ndarray],
