@@ -148,13 +148,14 @@ def stacked_predict(
         raise ValueError(f"num_draws must be positive, got {num_draws!r}")
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(total, w)
+    noise_keys = jax.random.split(jax.random.PRNGKey(seed), len(names))  # one key per fit
     curves, observed = [], []
     for i, (name, count) in enumerate(zip(names, counts, strict=True)):
         if count == 0:
             continue
         f = fits[name]
         curve = f.predict_draws(N=N, D=D, C=C)  # (S_f, P), the fit's own inputs
-        noise = f._noise_draws(curve.shape, jax.random.PRNGKey(seed + 7919 * (i + 1)))
+        noise = f.noise_draws(curve.shape, noise_keys[i])
         pick = rng.choice(curve.shape[0], size=count, replace=count > curve.shape[0])
         curves.append(curve[pick])
         observed.append(np.log(curve[pick]) + noise[pick])

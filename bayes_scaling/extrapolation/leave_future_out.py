@@ -67,7 +67,7 @@ def _log_predictive_draws(fit: ScalingFit, sizes: Mapping[str, np.ndarray], seed
                           ) -> np.ndarray:
     """Draws of a new run's observed log-loss: curve plus observation noise."""
     curve = np.log(fit.predict_draws(**{k: sizes[k] for k in fit.law.inputs}))
-    return curve + fit._noise_draws(curve.shape, jax.random.PRNGKey(seed))
+    return curve + fit.noise_draws(curve.shape, jax.random.PRNGKey(seed))
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,6 @@ __all__ = ["predict_downstream"]
 
 
 # --------------------------------------------------------------------------- chaining
-def _loss_noise_draws(loss_fit: ScalingFit, shape: tuple[int, int], key: jax.Array
-                      ) -> np.ndarray:
-    """Log-scale noise of one new run's observed loss (adds the run spread for learning
-    curve fits, whose ``_noise_draws`` include it)."""
-    return loss_fit._noise_draws(shape, key)
-
-
 def predict_downstream(
     loss_fit: ScalingFit,
     downstream_fit: DownstreamFit,
@@ -129,7 +122,7 @@ def predict_downstream(
     fixed_sigmoid = downstream_fit.accuracy_draws(loss, medians)
 
     key_loss, key_acc = jax.random.split(jax.random.PRNGKey(seed))
-    log_noise = _loss_noise_draws(loss_fit, loss_draws.shape, key_loss)[pick_loss]
+    log_noise = loss_fit.noise_draws(loss_draws.shape, key_loss)[pick_loss]
     observed = downstream_fit.observe_draws(
         downstream_fit.accuracy_draws(loss * np.exp(log_noise), params), key_acc,
         sigma=params.get("sigma"), num_questions=num_questions)

@@ -173,10 +173,10 @@ class LearningCurveFit(ScalingFit):
         table["level"] = level
         return table
 
-    def _noise_draws(self, shape: tuple[int, int], key: jax.Array) -> np.ndarray:
+    def noise_draws(self, shape: tuple[int, int], key: jax.Array) -> np.ndarray:
         """Noise of one new run's observed log-loss: its run effect plus checkpoint noise."""
         key_obs, key_run = jax.random.split(key)
-        obs = super()._noise_draws(shape, key_obs)
+        obs = super().noise_draws(shape, key_obs)
         with jax.enable_x64(True):
             z = np.asarray(jax.random.normal(key_run, shape))
         return obs + self.draws("tau")[:, None] * z
@@ -199,7 +199,7 @@ class LearningCurveFit(ScalingFit):
         flat = law_inputs(self.law, N, D, C, self.runs.flops_factor)
         log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}) + effect
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
-        log_obs = log_mean + ScalingFit._noise_draws(self, log_mean.shape, key)
+        log_obs = log_mean + ScalingFit.noise_draws(self, log_mean.shape, key)
         out = pd.DataFrame(flat)
         curve = np.exp(log_mean)
         out["mean"] = curve.mean(axis=0)

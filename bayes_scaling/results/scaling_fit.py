@@ -164,7 +164,9 @@ class ScalingFit(PosteriorResults):
             inputs = {k: jnp.asarray(v)[None, :] for k, v in log_inputs.items()}
             return np.asarray(self.law.log_mean(params, inputs))
 
-    def _noise_draws(self, shape: tuple[int, int], key: jax.Array) -> np.ndarray:
+    def noise_draws(self, shape: tuple[int, int], key: jax.Array) -> np.ndarray:
+        """Observation noise of log-loss, one row per posterior draw: the one noise sampler
+        (predictions, plots, stacking and extrapolation draw from it)."""
         sigma = self.draws("sigma")[:, None]
         with jax.enable_x64(True):
             if self.likelihood == "student_t":
@@ -208,7 +210,7 @@ class ScalingFit(PosteriorResults):
         flat = law_inputs(self.law, N, D, C, self.runs.flops_factor, U)
         log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}, group)
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
-        log_obs = log_mean + self._noise_draws(log_mean.shape, key)
+        log_obs = log_mean + self.noise_draws(log_mean.shape, key)
         out = pd.DataFrame(flat)
         curve = np.exp(log_mean)
         out["mean"] = curve.mean(axis=0)
