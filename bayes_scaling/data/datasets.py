@@ -48,7 +48,7 @@ __all__ = [
 #: Environment variable naming the data folder.
 DATA_ENV_VAR = "BAYES_SCALING_DATA"
 
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]  # bayes_scaling/data/datasets.py
 _DEFAULT_ROOT = _PROJECT_ROOT.parent / "shared" / "data"
 
 _CANONICAL = ("N", "D", "C", "loss")
