@@ -35,7 +35,8 @@ def check_same_runs(fits: Mapping[str, ScalingFit]) -> None:
         other = fits[name].posterior["constant_data"]
         if other["loss"].shape != base["loss"].shape:
             raise ValueError(f"fit {name!r} has {other['loss'].size} runs, {names[0]!r} has "
-                             f"{base['loss'].size}: LOO compares fits of the same runs")
+                             f"{base['loss'].size}: it was fitted to different runs (LOO compares "
+                             "fits of the same runs)")
         for column in ("loss", "N", "D", "C"):
             if column in base and column in other and not np.allclose(
                     np.asarray(base[column].values), np.asarray(other[column].values),
