@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import jax
 import matplotlib
 import matplotlib.ticker as mticker
 import numpy as np
@@ -161,9 +160,18 @@ def requires_joint(fit: ScalingFit, what: str) -> None:
 
 
 def noise_log_draws(fit: ScalingFit, shape: tuple[int, int], seed: int | None) -> np.ndarray:
-    """Observation-noise draws of log-loss, one row per posterior draw: the fit's
-    :meth:`~bayes_scaling.ScalingFit.noise_draws`, keyed by ``seed`` (default: the fit's + 1)."""
-    return fit.noise_draws(shape, jax.random.PRNGKey(fit.seed + 1 if seed is None else seed))
+    """Observation-noise draws of log-loss, one row per posterior draw (NumPy, seeded).
+
+    The same noise model as :meth:`~bayes_scaling.ScalingFit.noise_draws`, drawn with
+    NumPy so the figures (and their baseline images) stay what they were.
+    """
+    rng = np.random.default_rng(fit.seed + 1 if seed is None else seed)
+    sigma = fit.draws("sigma")[:, None]
+    if fit.likelihood == "student_t":
+        eps = rng.standard_t(fit.draws("nu")[:, None], size=shape)
+    else:
+        eps = rng.standard_normal(shape)
+    return eps * sigma
 
 
 def runs_table_like(obj: Any) -> dict[str, np.ndarray] | None:
