@@ -12,11 +12,15 @@ import time
 import warnings
 from pathlib import Path
 
+from .models.simulation import example_runs
+from .plots.groups import plot_group_effects
+from .plots.plotting import plot_loss_vs_compute
+from .results.scaling_fit import fit, load
+
 __all__ = ["main"]
 
 
 def _cmd_example(args: argparse.Namespace) -> None:
-    from .simulate import example_runs
 
     runs = example_runs(seed=args.seed)
     runs.to_csv(args.out, index=False)
@@ -28,9 +32,6 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .fit import fit
-    from .plotting import plot_loss_vs_compute
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -54,7 +55,6 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         ax = plot_loss_vs_compute(result)
         plot_name = "loss_vs_compute.png"
     else:  # one joint model over groups: show how the groups differ
-        from .plotting_groups import plot_group_effects
 
         ax = plot_group_effects(result)
         plot_name = "group_effects.png"
@@ -65,7 +65,6 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
 
 def _load(directory: str):
-    from .fit import load
 
     path = Path(directory)
     path = path / "posterior.nc" if path.is_dir() else path

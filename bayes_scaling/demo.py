@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     import bayes_scaling as bs
-    from bayes_scaling.plotting import plot_loss_vs_compute
+
+    from .plots.plotting import plot_loss_vs_compute
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ peak memory column is that row's own maximum resident set size). Rows:
   log E; diagonal mass matrix; ``MCMC.run``), warm (second run of the same object).
 * ``emcee``: 32 walkers x 6,000 steps (1,000 discarded), ESS with walkers as chains.
 * ``classical approach 3``: Huber/L-BFGS grid fit + bootstrap, when
-  ``bayes_scaling.classical`` is available.
+  ``bayes_scaling.baselines.classical`` is available.
 * ``fit_many``: many independent fits in one compiled program, and a Python
   loop of ``fit`` for comparison (fits per second).
 
@@ -223,9 +223,9 @@ def row_classical() -> dict:
     import bayes_scaling as bs
 
     try:
-        from bayes_scaling.classical import fit_approach3
+        from bayes_scaling.baselines import fit_approach3
     except ImportError:
-        return {"skipped": "bayes_scaling.classical not available"}
+        return {"skipped": "bayes_scaling.baselines.classical not available"}
     runs = bs.example_runs(seed=1)
     start = time.perf_counter()
     fit_approach3(runs, grid="full", num_bootstrap=4000, seed=0)

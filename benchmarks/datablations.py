@@ -40,9 +40,9 @@ import pandas as pd
 from scipy.optimize import minimize
 
 import bayes_scaling as bs
-from bayes_scaling.datasets import load_datablations, shared_data_available
+from bayes_scaling.data.datasets import load_datablations, shared_data_available
+from bayes_scaling.design.repetition import epochs_worth, optimal_allocation_constrained
 from bayes_scaling.laws.data_constrained import PUBLISHED_C4
-from bayes_scaling.repetition import epochs_worth, optimal_allocation_constrained
 
 PUBLISHED = {"R_D_star": 15.387756, "R_N_star": 5.309743}
 PUBLISHED_HUBER = 0.0158259  # the notebook's objective at its optimum (float32)

@@ -1,6 +1,6 @@
 """Real data: the Chinchilla replication, the classical baselines, a backtest, other tables.
 
-Prints (as Markdown) the tables computed by :mod:`bayes_scaling.replication`:
+Prints (as Markdown) the tables computed by :mod:`bayes_scaling.studies.replication`:
 
 1. Chinchilla law parameters on the 240 digitised Chinchilla runs: the Bayesian
    posterior (normal and Student-t likelihood), Approach 3 with bootstrap, and
@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling  # noqa: F401  (before JAX starts: host devices)
-from bayes_scaling import replication as rep
-from bayes_scaling.datasets import load_chinchilla, shared_data_available
+from bayes_scaling.data.datasets import load_chinchilla, shared_data_available
+from bayes_scaling.studies import replication as rep
 
 
 def markdown(frame: pd.DataFrame, index: bool = False) -> str:
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPU cores, JAX {jax.__version__} ({jax.default_backend()}). "
           f"NUTS: 4 chains x ({args.draws} warm-up + {args.draws} draws); Approach 3: Huber "
           f"(delta 1e-3) on log-loss, L-BFGS, {args.bootstrap} bootstrap replicates. "
-          "Tables come from `bayes_scaling.replication` (the notebook "
+          "Tables come from `bayes_scaling.studies.replication` (the notebook "
           "`notebooks/chinchilla_replication.ipynb` and `tests/test_replication.py` use the "
           "same functions with fewer draws and replicates).\n")
 

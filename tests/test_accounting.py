@@ -5,17 +5,17 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.accounting import (
+from bayes_scaling.compare.conventions import compare_conventions
+from bayes_scaling.data.accounting import (
     Convention,
     apply_convention,
-    compare_conventions,
     embedding_parameters,
     flops_per_token,
     for_fit,
     kaplan_non_embedding_parameters,
     moe_parameters,
 )
-from bayes_scaling.datasets import load_gadre2024, load_pythia, shared_data_available
+from bayes_scaling.data.datasets import load_gadre2024, load_pythia, shared_data_available
 
 needs_data = pytest.mark.skipif(not shared_data_available(),
                                 reason="shared data folder (../shared/data) not found")

@@ -16,7 +16,7 @@ import pytest
 from numpyro import handlers
 
 import bayes_scaling as bs
-from bayes_scaling.diagnostics import RegimeWarning
+from bayes_scaling.inference.diagnostics import RegimeWarning
 from bayes_scaling.laws import BrokenPowerLaw, Saturating, get_law
 from bayes_scaling.laws.base import Design
 
@@ -158,7 +158,7 @@ def test_break_priors_lie_inside_the_data_range_and_are_ordered():
 
 def test_plain_fit_design_carries_the_data_range_for_the_breaks():
     """``bs.fit(df, law="broken_power_law")`` (no x_range) keeps breaks inside the runs' range."""
-    from bayes_scaling.fit import _design_for
+    from bayes_scaling.laws.inputs import design_for as _design_for
 
     runs = bs.load_runs(pd.DataFrame({"C": np.geomspace(1e15, 1e23, 12), "loss": 3.0}))
     design = _design_for(runs, BrokenPowerLaw("C")).as_arrays()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.classical import (
+from bayes_scaling.baselines import (
     ClassicalFit,
     IsoFlopFit,
     NoInteriorMinimumError,
@@ -17,7 +17,12 @@ from bayes_scaling.classical import (
     fit_approach3,
 )
 from bayes_scaling.data import RunsTableError, load_runs
-from bayes_scaling.datasets import DATA_ENV_VAR, data_root, load_chinchilla, shared_data_available
+from bayes_scaling.data.datasets import (
+    DATA_ENV_VAR,
+    data_root,
+    load_chinchilla,
+    shared_data_available,
+)
 
 TRUTH = {"E": 1.8, "A": 480.0, "alpha": 0.35, "B": 2000.0, "beta": 0.37}
 A_EXP = TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"])  # N_opt ~ C^a

@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling import datasets
-from bayes_scaling.data import load_runs
-from bayes_scaling.datasets import (
+from bayes_scaling.data import datasets, load_runs
+from bayes_scaling.data.datasets import (
     DATA_ENV_VAR,
     LOADERS,
     data_root,

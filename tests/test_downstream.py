@@ -10,8 +10,8 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.data import RunsTableError
-from bayes_scaling.datasets import DATA_ENV_VAR, data_root, load_pythia, shared_data_available
-from bayes_scaling.downstream import (
+from bayes_scaling.data.datasets import DATA_ENV_VAR, data_root, load_pythia, shared_data_available
+from bayes_scaling.results import (
     SigmoidExtrapolationWarning,
     fit_downstream,
     predict_downstream,

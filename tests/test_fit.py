@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.diagnostics import ConvergenceWarning
+from bayes_scaling.inference.diagnostics import ConvergenceWarning
 
 TRUTH = {"E": 1.8, "A": 480.0, "alpha": 0.35, "B": 2000.0, "beta": 0.37}
 

@@ -22,8 +22,8 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.compare import ParetoKWarning
-from bayes_scaling.groups import GroupStructure, build_grouped_model, resolve_groups
-from bayes_scaling.model import build_model
+from bayes_scaling.models.groups import GroupStructure, build_grouped_model, resolve_groups
+from bayes_scaling.models.scaling import build_model
 
 TRUTH = {"E": 1.8, "A": 480.0, "alpha": 0.35, "B": 2000.0, "beta": 0.37}
 #: b's offset A 10% lower, everything else equal: b is better at every compute.
@@ -389,7 +389,7 @@ def test_groups_with_kaplan_and_power_law(seed):
 def test_group_plots(offsets_fit, steeper_fit):
     import matplotlib.pyplot as plt
 
-    from bayes_scaling.plotting_groups import (
+    from bayes_scaling.plots.groups import (
         plot_compute_multiplier,
         plot_group_effects,
         plot_loss_difference,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.hyperparams import (
+from bayes_scaling.results.hyperparams import (
     DEEPSEEK_BATCH,
     DEEPSEEK_LR,
     fit_critical_batch_size,

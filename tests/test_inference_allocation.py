@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.allocation import log_optimal_allocation
-from bayes_scaling.inference_allocation import (
+from bayes_scaling.design.inference_allocation import (
     InfeasibleTargetWarning,
     inference_aware_allocation,
     inference_aware_allocation_draws,
 )
 from bayes_scaling.laws import get_law
+from bayes_scaling.laws.allocation import log_optimal_allocation
 
 TRUTH = {"E": 1.8, "A": 480.0, "alpha": 0.35, "B": 2000.0, "beta": 0.37}
 KAPLAN = {"N_c": 8.8e13, "alpha_N": 0.076, "D_c": 5.4e13, "alpha_D": 0.095}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.allocation import log_optimal_allocation, numeric_log_allocation
 from bayes_scaling.laws import LAWS, get_law
+from bayes_scaling.laws.allocation import log_optimal_allocation, numeric_log_allocation
 
 PARAMS = {
     "chinchilla": {"E": 1.8, "A": 480.0, "alpha": 0.35, "B": 2000.0, "beta": 0.37},

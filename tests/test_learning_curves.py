@@ -8,9 +8,9 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.data import RunsTableError
-from bayes_scaling.datasets import DATA_ENV_VAR, data_root, load_pythia, shared_data_available
+from bayes_scaling.data.datasets import DATA_ENV_VAR, data_root, load_pythia, shared_data_available
 from bayes_scaling.inference import trace_count
-from bayes_scaling.learning_curves import (
+from bayes_scaling.results.learning_curves import (
     LearningCurveFit,
     fit_learning_curves,
     select_checkpoints,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.model_averaging import ParetoKWarning, compare_laws, stacked_predict
+from bayes_scaling.compare.model_averaging import ParetoKWarning, compare_laws, stacked_predict
 
 TRUTH = {"E": 1.8, "A": 480.0, "alpha": 0.35, "B": 2000.0, "beta": 0.37}
 SMALL = {"chains": 2, "draws": 400, "warmup": 400}

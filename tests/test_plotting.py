@@ -29,7 +29,7 @@ import pytest  # noqa: E402
 from matplotlib.testing.compare import compare_images  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402  (before JAX starts: host devices)
-from bayes_scaling import plotting as bp  # noqa: E402
+from bayes_scaling.plots import plotting as bp  # noqa: E402
 
 matplotlib.use("Agg")
 

@@ -12,7 +12,7 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling import priors as bp
 from bayes_scaling.laws import LAWS
-from bayes_scaling.plotting_priors import plot_prior_predictive
+from bayes_scaling.plots.priors import plot_prior_predictive
 
 FIT = {"chains": 2, "draws": 500, "warmup": 400}
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import bayes_scaling as bs
 from bayes_scaling import checks
 from bayes_scaling.data import COLUMN_ALIASES
-from bayes_scaling.diagnostics import (
+from bayes_scaling.inference.diagnostics import (
     ConvergenceWarning,
     DivergenceWarning,
     PriorDominatedWarning,

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_scaling import replication as rep
-from bayes_scaling.datasets import shared_data_available
+from bayes_scaling.data.datasets import shared_data_available
+from bayes_scaling.studies import replication as rep
 
 pytestmark = [
     pytest.mark.realdata,

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling import run_design
+from bayes_scaling.design import run_design
+from bayes_scaling.design.reweighting import Engine
 
 TRUTH = dict(bs.EXAMPLE_TRUTH)
 NOISE = 0.01
@@ -54,7 +55,7 @@ def test_reweighting_matches_conjugate_normal_posterior(student):
     theta = np.sort(rng.standard_normal(4000))
     x = np.array([0.5, 1.0, 2.0])
     with jax.enable_x64(True):
-        engine = run_design._Engine(
+        engine = Engine(
             t_sorted=jnp.asarray(theta), mu=jnp.asarray(theta[:, None] * x[None, :]),
             sigma=jnp.ones(theta.size), nu=jnp.full(theta.size, 1e6),
             truth=rng.integers(0, theta.size, 256), student=student, level=0.9,

@@ -11,8 +11,9 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling import inference
-from bayes_scaling.fit import _check_priors, _prepare
-from bayes_scaling.model import build_model
+from bayes_scaling.models.scaling import build_model
+from bayes_scaling.models.setup import check_priors as _check_priors
+from bayes_scaling.models.setup import prepare as _prepare
 
 #: Short enough that the sharded and single-device programs stay bitwise equal:
 #: XLA compiles the two differently, and NUTS amplifies last-bit rounding

@@ -74,7 +74,7 @@ def log_x_range(design: Mapping[str, Array], x: str,
     return centre - FALLBACK_HALF_RANGE, centre + FALLBACK_HALF_RANGE
 
 
-def _check_range(x_range: Any) -> tuple[float, float] | None:
+def check_range(x_range: Any) -> tuple[float, float] | None:
     if x_range is None:
         return None
     lo, hi = (float(v) for v in x_range)
@@ -145,7 +145,7 @@ class BrokenPowerLaw(Law):
             raise ValueError(f"breaks must be a non-negative integer, got {breaks!r}")
         self.x = x
         self.breaks = int(breaks)
-        self.x_range = _check_range(x_range)
+        self.x_range = check_range(x_range)
 
     @classmethod
     def for_runs(cls, runs: Any, x: str = "C", breaks: int = 1) -> BrokenPowerLaw:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
@@ -87,10 +87,33 @@ class Chinchilla(Law):
             jnp.log(params["A"]) - params["alpha"] * log_inputs["N"],
             jnp.log(params["B"]) - params["beta"] * log_inputs["D"],
         )
-        return logsumexp(jnp.stack(terms, axis=0), axis=0)
+        return logsumexp(jnp.stack(terms, axis=0), axis=0)  # = chinchilla_log_loss, vectorised
 
     def log_optimal_allocation(self, params, log_compute, log_flops_factor):
         return chinchilla_log_allocation(params, log_compute, log_flops_factor)
+
+
+def chinchilla_log_loss(log_A: Any, alpha: Any, log_B: Any, beta: Any, log_E: Any,  # noqa: N803
+                        log_n: Any, log_d: Any, xp: Any = jnp) -> Any:
+    """``log(E + A/N^alpha + B/D^beta)`` from log offsets: the one Chinchilla formula.
+
+    ``xp`` is the array module (``jax.numpy`` inside models and the L-BFGS fits,
+    ``numpy`` for float64 tables); arguments broadcast.
+    """
+    return xp.logaddexp(xp.logaddexp(log_A - alpha * log_n, log_B - beta * log_d), log_E)
+
+
+def chinchilla_log_allocation_from_logs(log_A: Any, alpha: Any, log_B: Any, beta: Any,  # noqa: N803
+                                        log_c_over_k: Any, xp: Any = jnp) -> tuple[Any, Any]:
+    """Closed-form ``(log N_opt, log D_opt)`` along ``C = k N D`` from log offsets.
+
+    ``G = (alpha A / (beta B))^(1/(alpha+beta))``, ``N_opt = G (C/k)^(beta/(alpha+beta))``,
+    ``D_opt = G^-1 (C/k)^(alpha/(alpha+beta))``: the one closed-form allocation
+    (undefined unless alpha, beta > 0).
+    """
+    s = alpha + beta
+    log_g = (xp.log(alpha) + log_A - xp.log(beta) - log_B) / s
+    return log_g + beta / s * log_c_over_k, alpha / s * log_c_over_k - log_g
 
 
 def chinchilla_log_g(params: Mapping[str, Array]) -> Array:
@@ -103,8 +126,6 @@ def chinchilla_log_g(params: Mapping[str, Array]) -> Array:
 def chinchilla_log_allocation(params: Mapping[str, Array], log_compute: Array,
                               log_flops_factor: float) -> tuple[Array, Array]:
     """Closed-form ``(log N_opt, log D_opt)`` of the Chinchilla form along ``C = k N D``."""
-    alpha, beta = params["alpha"], params["beta"]
-    s = alpha + beta
-    log_g = chinchilla_log_g(params)
-    log_c = log_compute - log_flops_factor
-    return log_g + beta / s * log_c, -log_g + alpha / s * log_c
+    return chinchilla_log_allocation_from_logs(
+        jnp.log(params["A"]), params["alpha"], jnp.log(params["B"]), params["beta"],
+        log_compute - log_flops_factor)

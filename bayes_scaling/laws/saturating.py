@@ -35,7 +35,7 @@ import numpyro.distributions as dist
 from jax.scipy.special import logsumexp
 
 from .base import Array, Law, Priors, exponent_prior, irreducible_loss_prior, sample_site
-from .broken_power_law import _check_range, log_x_range
+from .broken_power_law import check_range, log_x_range
 
 __all__ = ["Saturating"]
 
@@ -86,7 +86,7 @@ class Saturating(Law):
         if x not in _EXPONENT_MEDIAN:
             raise ValueError(f"Saturating(x=...) must be one of 'N', 'D', 'C', got {x!r}")
         self.x = x
-        self.x_range = _check_range(x_range)
+        self.x_range = check_range(x_range)
 
     @classmethod
     def for_runs(cls, runs: Any, x: str = "C") -> Saturating:

@@ -1,0 +1,58 @@
+"""DataTree assembly: pointwise log-likelihood and the ArviZ DataTree of one data set's draws."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import arviz_base as azb
+import jax
+import numpy as np
+import xarray as xr
+from numpyro.infer import log_likelihood as numpyro_log_likelihood
+
+from ..data.runs import RunsTable
+from ..laws import Law
+from ..models.groups import GroupStructure
+from .nuts import arviz_sample_stats
+
+__all__ = ["log_likelihood_fn", "posterior_tree"]
+
+
+def posterior_tree(
+    law: Law, runs: RunsTable, samples: dict[str, np.ndarray], stats: dict[str, np.ndarray],
+    log_lik: np.ndarray, groups: GroupStructure | None = None,
+) -> xr.DataTree:
+    posterior = {k: v for k, v in samples.items()}
+    sample_stats = arviz_sample_stats(stats)
+    constant = {name: runs.column(name) for name in ("N", "D", "C", "loss", "U")
+                if name in runs.frame.columns}
+    dims = {"log_loss": ["run"], **{k: ["run"] for k in constant}}
+    coords: dict[str, Any] = {"run": np.arange(runs.num_runs)}
+    if runs.has_groups:
+        constant["group"] = runs.frame["group"].to_numpy().astype(str)
+        dims["group"] = ["run"]
+    if groups is not None:  # per-group posterior variables: dim "group", labels as coords
+        dims.update({name: ["group"] for name in groups.group_var_names(law) if name in posterior})
+        coords["group"] = list(runs.group_labels)
+    return azb.from_dict(
+        {
+            "posterior": posterior,
+            "sample_stats": sample_stats,
+            "log_likelihood": {"log_loss": log_lik},
+            "observed_data": {"log_loss": np.log(runs.loss)},
+            "constant_data": constant,
+        },
+        dims=dims,
+        coords=coords,
+    )
+
+
+@functools.cache
+def log_likelihood_fn(model: Any) -> Any:
+    """Pointwise log-likelihood of posterior draws, compiled once per model and shape.
+
+    Called eagerly, NumPyro's ``log_likelihood`` builds a new closure on every
+    call, so JAX re-traced it for every fit.
+    """
+    return jax.jit(lambda flat, kwargs: numpyro_log_likelihood(model, flat, **kwargs)["log_loss"])

@@ -1,0 +1,401 @@
+"""Running NUTS: chains, devices, seeds, compiled-sampler reuse.
+
+The sampler is NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``) driven by our
+own jitted loop instead of ``MCMC.run``: ``MCMC.run`` re-traces and recompiles
+its sampling loop on every call (a new ``pmap`` closure each time), which costs
+seconds per fit. Here one chain — initialisation, warm-up with dense mass
+adaptation, and sampling, all inside ``lax.scan`` — is a pure function of
+``(key, model_kwargs)``. It is compiled once per (model, sampler settings,
+data shapes, chain layout) and cached, so a new data set of a shape already
+seen samples without recompiling. The persistent compilation cache (see
+:mod:`bayes_scaling._jax_setup`) extends this across processes.
+
+Chain layouts:
+
+* ``"parallel"``: ``pmap`` over chains, one device each (CPU host devices or
+  several accelerators);
+* ``"vectorized"``: ``vmap`` over chains on one device (the default on a
+  single GPU/TPU, where lanes are free);
+* ``"sequential"``: one compiled chain called per chain (CPU with too few devices).
+
+Batched fits (:func:`run_nuts_batched`) map the same chain function over data
+sets as well, and spread the data sets over all local devices with
+:mod:`jax.sharding`: a one-axis :class:`~jax.sharding.Mesh` (axis ``"fits"``)
+over ``jax.local_devices()`` and :func:`jax.shard_map`, so every device runs
+its own block of fits with no communication (``jax.pmap``, the older way, is
+itself built on ``shard_map`` in current JAX). On CPU each device runs its
+(data set, chain) pairs one after another; on accelerators they are
+``vmap``-ed. A batch that is not a multiple of the device count is padded with
+repeats of its last data set, which are dropped from the result. See
+``docs/scaling_out.md`` for CPU host devices, GPUs and several hosts
+(``jax.distributed``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from numpyro.infer import init_to_median
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import find_valid_initial_params, initialize_model
+
+__all__ = ["SamplerConfig", "NutsResult", "run_nuts", "run_nuts_batched", "choose_chain_method",
+           "compiled_sampler_count", "trace_count", "fits_mesh", "FITS_AXIS", "resolve_sampler"]
+
+#: Name of the mesh axis over which batched fits are sharded.
+FITS_AXIS = "fits"
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """NUTS settings.
+
+    Attributes
+    ----------
+    chains, draws, warmup : int
+        Number of chains, kept draws per chain and warm-up (adaptation) steps.
+    dense_mass : bool
+        Adapt a dense mass matrix (cheap here: a handful of parameters), which
+        absorbs the remaining offset-exponent correlation.
+    target_accept : float
+        Target acceptance probability of the step-size adaptation.
+    max_tree_depth : int
+        Cap on NUTS tree depth (``2**depth`` leapfrog steps).
+    chain_method : str or None
+        ``"parallel"``, ``"sequential"`` or ``"vectorized"``; ``None`` chooses.
+    progress : bool
+        Print compile/sampling progress lines to stderr.
+    """
+
+    chains: int = 4
+    draws: int = 1000
+    warmup: int = 1000
+    dense_mass: bool = True
+    target_accept: float = 0.9
+    max_tree_depth: int = 10
+    chain_method: str | None = None
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("chains", "draws", "warmup"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < (0 if name == "warmup" else 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0.5 <= self.target_accept < 1:
+            raise ValueError(f"target_accept must be in [0.5, 1), got {self.target_accept!r}")
+        if self.chain_method not in (None, "parallel", "sequential", "vectorized"):
+            raise ValueError("chain_method must be 'parallel', 'sequential', 'vectorized' or None")
+
+    def compile_key(self) -> tuple:
+        """Settings that change the compiled program (progress does not)."""
+        return (self.draws, self.warmup, self.dense_mass, self.target_accept, self.max_tree_depth)
+
+
+@dataclass(frozen=True)
+class NutsResult:
+    """Draws grouped by chain: ``samples[name].shape == (chains, draws, ...)``.
+
+    ``stats`` holds ``diverging``, ``num_steps``, ``accept_prob``, ``energy`` and
+    ``potential_energy`` with the same leading shape.
+    """
+
+    samples: dict[str, np.ndarray]
+    stats: dict[str, np.ndarray]
+    chain_method: str
+    #: Ids of the devices that held the (sharded) draws; empty where not recorded.
+    devices: tuple[int, ...] = ()
+
+
+def arviz_sample_stats(stats: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """:attr:`NutsResult.stats` under ArviZ's names (``sample_stats`` group), with tree depth."""
+    return {
+        "diverging": stats["diverging"],
+        "n_steps": stats["num_steps"],
+        "tree_depth": np.floor(np.log2(np.maximum(stats["num_steps"], 1))).astype(np.int64) + 1,
+        "acceptance_rate": stats["accept_prob"],
+        "energy": stats["energy"],
+        "lp": -stats["potential_energy"],
+    }
+
+
+class _ChainTrace(NamedTuple):
+    z: Any
+    diverging: Any
+    num_steps: Any
+    accept_prob: Any
+    energy: Any
+    potential_energy: Any
+
+
+def choose_chain_method(chains: int) -> str:
+    """Parallel when each chain has a device, else sequential on CPU, vectorised elsewhere."""
+    if chains > 1 and jax.local_device_count() >= chains:
+        return "parallel"
+    return "sequential" if jax.default_backend() == "cpu" else "vectorized"
+
+
+def fits_mesh() -> Mesh:
+    """One-axis mesh (axis :data:`FITS_AXIS`) over this process's local devices.
+
+    Local, not global, devices: under ``jax.distributed`` every process fits
+    its own tables and no draws cross hosts (see ``docs/scaling_out.md``).
+    """
+    return Mesh(np.asarray(jax.local_devices()), (FITS_AXIS,))
+
+
+def _sharded(body: Callable, mesh: Mesh) -> Callable:
+    """``jit(shard_map(body))`` splitting every argument and output along its leading axis.
+
+    ``check_vma=False``: NUTS' loops start from constants that are not marked as
+    varying over the mesh axis; nothing here communicates across devices.
+    """
+    spec = P(FITS_AXIS)
+    return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=spec, out_specs=spec,
+                                 check_vma=False))
+
+
+def _shape_signature(tree: Any) -> tuple:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return (str(treedef),) + tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves)
+
+
+def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: SamplerConfig):
+    """Build ``chain(key, model_kwargs) -> (constrained draws, _ChainTrace)`` for one chain."""
+    init_strategy = init_to_median(num_samples=15)
+    # Traced abstractly (eval_shape) with arguments of this shape: gives the
+    # potential and postprocessing functions as generators of the (dynamic) model
+    # arguments. Running it eagerly instead would compile every primitive of the
+    # model one by one (~150 small XLA programs, seconds of a cold start).
+    captured = {}
+
+    def probe(kwargs):
+        captured["info"] = initialize_model(jax.random.PRNGKey(0), model, model_kwargs=kwargs,
+                                            dynamic_args=True, init_strategy=init_strategy)
+        return captured["info"].param_info.z
+
+    shapes = jax.eval_shape(probe, dict(model_kwargs))
+    info = captured["info"]  # its functions close over no traced values
+    prototype = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+    init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
+
+    def chain(key: jax.Array, kwargs: Mapping[str, Any]):
+        # Runs only while JAX traces (i.e. before a compilation), never per call.
+        global _TRACE_COUNT
+        _TRACE_COUNT += 1
+        key_init, key_run = jax.random.split(key)
+        (init_params, _, _), _ = find_valid_initial_params(
+            key_init, model, init_strategy=init_strategy, model_kwargs=kwargs,
+            prototype_params=prototype)
+        state = init_kernel(init_params, config.warmup, dense_mass=config.dense_mass,
+                            target_accept_prob=config.target_accept,
+                            max_tree_depth=config.max_tree_depth, model_kwargs=kwargs,
+                            rng_key=key_run)
+
+        def record(s):
+            return _ChainTrace(s.z, s.diverging, s.num_steps, s.accept_prob, s.energy,
+                               s.potential_energy)
+
+        # One loop over warm-up and draws, so the NUTS kernel is traced and compiled
+        # once (two scans would compile it twice: half of a cold start). The kernel
+        # adapts while its step counter is below `warmup`. Warm-up steps write
+        # slot 0, which the first draw then overwrites.
+        buffer = jax.tree_util.tree_map(
+            lambda x: jnp.zeros((config.draws,) + jnp.shape(x), jnp.result_type(x)),
+            record(state))
+
+        def step(i, carry):
+            s, buf = carry
+            s = sample_kernel(s, model_kwargs=kwargs)
+            slot = jnp.maximum(i - config.warmup, 0)
+            buf = jax.tree_util.tree_map(
+                lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, slot, 0), buf, record(s))
+            return s, buf
+
+        _, trace = jax.lax.fori_loop(0, config.warmup + config.draws, step, (state, buffer))
+        constrain = info.postprocess_fn(**kwargs)
+        return jax.vmap(constrain)(trace.z), trace
+
+    return chain
+
+
+_SAMPLERS: dict[tuple, Callable] = {}
+_TRACE_COUNT = 0
+
+
+def compiled_sampler_count() -> int:
+    """Number of distinct compiled samplers built in this process (for compile checks)."""
+    return len(_SAMPLERS)
+
+
+def trace_count() -> int:
+    """How often JAX has traced a chain function in this process.
+
+    A call that reuses a compiled sampler does not trace, so an unchanged count
+    across a fit proves that nothing was recompiled.
+    """
+    return _TRACE_COUNT
+
+
+def _get_runner(model, model_kwargs, config: SamplerConfig, layout: str) -> Callable:
+    key = (model, config.compile_key(), config.chains, layout, _shape_signature(dict(model_kwargs)))
+    runner = _SAMPLERS.get(key)
+    if runner is None:
+        if config.progress:
+            print(f"bayes_scaling: compiling the {getattr(model, '__name__', 'model')} sampler "
+                  f"for this data shape (once per shape) ...", file=sys.stderr, flush=True)
+        chain = _make_chain_fn(model, model_kwargs, config)
+        if layout == "parallel":
+            runner = jax.pmap(chain, in_axes=(0, None))
+        elif layout == "vectorized":
+            runner = jax.jit(jax.vmap(chain, in_axes=(0, None)))
+        elif layout == "sequential":
+            runner = jax.jit(chain)
+        elif layout == "batched":  # data sets x chains, vectorised on one device
+            runner = jax.jit(jax.vmap(jax.vmap(chain, in_axes=(0, None)), in_axes=(0, 0)))
+        elif layout == "batched_sharded":  # data sets sharded over devices, vmap-ed on each
+            runner = _sharded(
+                lambda pairs: jax.vmap(jax.vmap(chain, in_axes=(0, None)), in_axes=(0, 0))(*pairs),
+                fits_mesh())
+        elif layout == "mapped":  # (data set, chain) pairs one after another
+            runner = jax.jit(partial(jax.lax.map, lambda pair: chain(*pair)))
+        elif layout == "mapped_sharded":  # pairs sharded over devices, in turn on each
+            runner = _sharded(partial(jax.lax.map, lambda pair: chain(*pair)), fits_mesh())
+        else:  # pragma: no cover - guarded by SamplerConfig
+            raise ValueError(layout)
+        _SAMPLERS[key] = runner
+    return runner
+
+
+def _to_result(samples: Mapping[str, Any], trace: _ChainTrace, layout: str) -> NutsResult:
+    stats = {name: np.asarray(getattr(trace, name)) for name in trace._fields if name != "z"}
+    return NutsResult(samples={k: np.asarray(v) for k, v in samples.items()}, stats=stats,
+                      chain_method=layout)
+
+
+def run_nuts(
+    model: Callable,
+    model_kwargs: Mapping[str, Any],
+    config: SamplerConfig,
+    key: jax.Array,
+) -> NutsResult:
+    """Run NUTS chains on ``model(**model_kwargs)``; draws come back grouped by chain.
+
+    Parameters
+    ----------
+    model : callable
+        A NumPyro model (see :func:`bayes_scaling.model.build_model`); the same
+        function object for the same law and likelihood, so compiled samplers
+        are reused.
+    model_kwargs : mapping
+        Keyword arguments of the model (arrays and pytrees: traced, not static).
+    config : SamplerConfig
+    key : jax.Array
+        PRNG key; chain ``i`` uses ``jax.random.split(key, chains)[i]``.
+    """
+    layout = config.chain_method or choose_chain_method(config.chains)
+    if layout == "parallel" and jax.local_device_count() < config.chains:
+        layout = choose_chain_method(1)
+    runner = _get_runner(model, model_kwargs, config, layout)
+    keys = jax.random.split(key, config.chains)
+    if config.progress:
+        print(f"bayes_scaling: sampling {config.chains} chains x ({config.warmup} warm-up + "
+              f"{config.draws} draws), {layout} ...", file=sys.stderr, flush=True)
+    if layout == "sequential":
+        outputs = []
+        for i in range(config.chains):
+            outputs.append(runner(keys[i], model_kwargs))
+            if config.progress:
+                print(f"bayes_scaling: chain {i + 1}/{config.chains} done", file=sys.stderr,
+                      flush=True)
+        samples, trace = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outputs)
+    else:
+        samples, trace = runner(keys, model_kwargs)
+    return _to_result(samples, trace, layout)
+
+
+def run_nuts_batched(
+    model: Callable,
+    batched_kwargs: Mapping[str, Any],
+    config: SamplerConfig,
+    keys: jax.Array,
+    *,
+    shard: bool | None = None,
+) -> NutsResult:
+    """Run NUTS on many data sets of one shape in one compiled program.
+
+    ``batched_kwargs`` has a leading data-set axis on every array leaf; ``keys``
+    has shape ``(num_datasets, 2)``. Returned arrays have shape
+    ``(num_datasets, chains, draws, ...)``.
+
+    With several local devices the data sets are sharded over them (mesh axis
+    :data:`FITS_AXIS`, see :func:`fits_mesh`); a number of data sets that is not
+    a multiple of the device count is padded with repeats of the last one,
+    whose draws are dropped. Draws of data set ``i`` depend only on
+    ``keys[i]`` and its data, not on the batch or the device count.
+    ``shard=False`` keeps everything on the default device (``None``: shard
+    when there are several local devices).
+    """
+    one = jax.tree_util.tree_map(lambda x: x[0], dict(batched_kwargs))
+    chain_keys = jax.vmap(lambda k: jax.random.split(k, config.chains))(keys)
+    num = int(chain_keys.shape[0])
+    devices = jax.local_device_count()
+    mapped = jax.default_backend() == "cpu"
+    if mapped:
+        # vmap-ed NUTS runs in lock step (every lane waits for the deepest tree), which
+        # on CPU is slower than running the (data set, chain) pairs one after another.
+        inputs = (chain_keys.reshape((num * config.chains,) + chain_keys.shape[2:]),
+                  jax.tree_util.tree_map(lambda x: jnp.repeat(x, config.chains, axis=0),
+                                         dict(batched_kwargs)))
+    else:
+        inputs = (chain_keys, dict(batched_kwargs))
+    rows = num * config.chains if mapped else num
+    sharded = devices > 1 and shard is not False
+    pad = -rows % devices if sharded else 0
+    if pad:  # shard_map needs equal blocks: repeat the last row, dropped below
+        inputs = jax.tree_util.tree_map(
+            lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]), inputs)
+    layout = ("mapped" if mapped else "batched") + ("_sharded" if sharded else "")
+    runner = _get_runner(model, one, config, layout)
+    if sharded:
+        placement = NamedSharding(fits_mesh(), P(FITS_AXIS))
+        inputs = jax.device_put(inputs, placement)
+    samples, trace = runner(inputs) if sharded or mapped else runner(*inputs)
+    used = tuple(sorted(d.id for d in jax.tree_util.tree_leaves(samples)[0].sharding.device_set))
+    # Back to (data set, chain, draw, ...): drop the padding and, for the mapped
+    # layouts, unflatten the (data set, chain) pairs.
+    head = (num, config.chains) if mapped else (num,)
+    samples, trace = jax.tree_util.tree_map(  # on the host: no device ops to dispatch
+        lambda x: np.asarray(x)[:rows].reshape(head + x.shape[1:]), (samples, trace))
+    result = _to_result(samples, trace, layout)
+    return NutsResult(samples=result.samples, stats=result.stats, chain_method=layout,
+                      devices=used)
+
+
+def resolve_sampler(sampler: SamplerConfig | None, fit_function: Callable,
+                    **settings: Any) -> SamplerConfig:
+    """The sampler settings of a ``fit_*`` call: ``sampler=`` or the separate keywords.
+
+    Every ``fit_*`` accepts ``sampler=SamplerConfig(...)``; its separate keywords
+    (``chains=``, ``draws=``, ...) stay for convenience. Giving both a sampler and
+    a separate keyword that differs from ``fit_function``'s default raises.
+    """
+    if sampler is None:
+        return SamplerConfig(**settings)
+    if not isinstance(sampler, SamplerConfig):
+        raise TypeError(f"sampler must be a SamplerConfig, got {type(sampler).__name__}")
+    defaults = inspect.signature(fit_function).parameters
+    clash = [name for name, value in settings.items()
+             if name in defaults and value != defaults[name].default]
+    if clash:
+        raise TypeError(f"give sampler= or {', '.join(f'{n}=' for n in clash)}, not both")
+    return sampler

@@ -1,0 +1,208 @@
+"""Many independent fits in one compiled program: :func:`fit_many`.
+
+Use it for bootstrap-like replicates, per-group fits of thousands of ablations
+and simulation-based calibration. Tables with the same number of runs share one
+compiled sampler: NUTS chains are mapped over data sets and chains and, when
+JAX has several local devices (CPU host devices or accelerators), the data sets
+are sharded over them (a :class:`jax.sharding.Mesh` over the local devices and
+:func:`jax.shard_map`; see :func:`bayes_scaling.inference.run_nuts_batched` and
+``docs/scaling_out.md``, which also covers several hosts). On CPU each device
+runs its fits one after another; on an accelerator they are ``vmap``-ed: with
+the centred parameterisation NUTS trees are short and of similar depth across
+data sets, so lock-step vectorisation wastes little there.
+
+Per-fit diagnostics (divergences, rank-normalised R-hat, bulk/tail ESS) are
+computed vectorised with ``arviz_stats``' array functions; full
+:class:`~bayes_scaling.fit.ScalingFit` objects are built only when asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from ..inference.diagnostics import checked_names, sampling_numbers
+from ..inference.intervals import DEFAULT_LEVEL
+from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts_batched
+from ..laws import Law, get_law
+from ..models.likelihood import noise_priors
+from ..models.scaling import build_model
+from ..models.setup import (
+    check_options,
+    check_priors,
+    prepare,
+)
+from ..priors.conflict import conflict_table
+from .scaling_fit import ScalingFit, assemble
+
+__all__ = ["fit_many", "FitBatch"]
+
+
+@dataclass(frozen=True, eq=False)
+class FitBatch:
+    """Results of :func:`fit_many`: index it (``batch[i]``) for a full ScalingFit.
+
+    Attributes
+    ----------
+    diagnostics : pandas.DataFrame
+        One row per fit: ``num_runs``, ``divergences``, ``max_rhat``,
+        ``min_ess_bulk``, ``min_ess_tail`` and ``ok`` (no divergence, R-hat <=
+        1.01, ESS >= 100 per chain); with ``priors=``, also ``prior_conflict``
+        (see :func:`bayes_scaling.priors.prior_data_conflict`).
+    seconds : float
+        Wall time of the sampling (all fits, compilation included).
+    """
+
+    law: Law
+    likelihood: str
+    diagnostics: pd.DataFrame
+    seconds: float
+    _items: tuple[tuple[Any, ...], ...]
+    config: SamplerConfig
+    level: float
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: int) -> ScalingFit:
+        runs, design, kwargs, samples, stats, seed = self._items[index]
+        return assemble(self.law, self.likelihood, runs, design, kwargs, samples, stats,
+                         self.config, seed, self.level)
+
+    def __iter__(self) -> Iterator[ScalingFit]:
+        return (self[i] for i in range(len(self)))
+
+    def draws(self, name: str) -> np.ndarray:
+        """Draws of ``name`` for every fit: shape ``(num_fits, chains * draws, ...)``."""
+        out = []
+        for item in self._items:
+            values = item[3][name]
+            out.append(values.reshape((-1,) + values.shape[2:]))
+        return np.stack(out)
+
+    def summary(self, level: float | None = None) -> pd.DataFrame:
+        """Tidy table: one row per (fit, parameter) with median and equal-tailed interval."""
+        level = self.level if level is None else level
+        tail = (1 - level) / 2
+        rows = []
+        names = list(self.law.param_names) + list(noise_priors(self.likelihood))
+        for name in names:
+            draws = self.draws(name)
+            lower, median, upper = np.quantile(draws, [tail, 0.5, 1 - tail], axis=1)
+            rows.append(pd.DataFrame({"fit": np.arange(len(self)), "parameter": name,
+                                      "median": median, "lower": lower, "upper": upper}))
+        return pd.concat(rows, ignore_index=True)
+
+
+def _stack(trees: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def fit_many(
+    tables: Sequence[Any],
+    law: str | Law = "chinchilla",
+    *,
+    likelihood: str = "normal",
+    priors: Mapping[str, Any] | str | tuple | None = None,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+    flops_factor: float = 6.0,
+    columns: Mapping[str, str] | None = None,
+    dense_mass: bool = True,
+    target_accept: float = 0.9,
+    max_tree_depth: int = 10,
+    batch_size: int = 64,
+    sampler: SamplerConfig | None = None,
+) -> FitBatch:
+    """Fit one law independently to many runs tables, batched.
+
+    Parameters
+    ----------
+    tables : sequence of DataFrame, path or RunsTable
+        Each is validated as in :func:`bayes_scaling.fit`. Tables of equal
+        length share one compiled sampler.
+    law, likelihood, priors, chains, draws, warmup, level, flops_factor, columns,
+    dense_mass, target_accept, max_tree_depth
+        As in :func:`bayes_scaling.fit` (the same settings for every table);
+        ``priors`` may name a literature prior (``"literature:chinchilla"``).
+    seed : int
+        Fit ``i`` uses ``jax.random.fold_in(PRNGKey(seed), i)``: reproducible and
+        independent of the batching.
+    batch_size : int
+        Data sets per compiled call (bounds memory; rounded to a multiple of
+        the local device count). Each call shards its data sets over all local
+        devices (see ``docs/scaling_out.md``).
+
+    sampler : SamplerConfig, optional
+        All NUTS settings at once (the same argument on every ``fit_*``); the
+        separate sampler keywords then keep their defaults.
+
+    Returns
+    -------
+    FitBatch
+        Per-fit diagnostics table; ``batch[i]`` is a full ScalingFit.
+
+    Examples
+    --------
+    >>> tables = [bs.example_runs(seed=s) for s in range(100)]   # doctest: +SKIP
+    >>> batch = bs.fit_many(tables, law="chinchilla")             # doctest: +SKIP
+    >>> batch.diagnostics["ok"].mean()                            # doctest: +SKIP
+    """
+    law = get_law(law)
+    check_options(likelihood, level)
+    priors = check_priors(law, likelihood, priors)
+    config = resolve_sampler(sampler, fit_many, chains=chains, draws=draws, warmup=warmup,
+                             dense_mass=dense_mass, target_accept=target_accept,
+                             max_tree_depth=max_tree_depth)
+    prepared = [prepare(t, law, likelihood, priors, flops_factor, columns) for t in tables]
+    model = build_model(law, likelihood)
+    base_key = jax.random.PRNGKey(seed)
+    by_size: dict[int, list[int]] = defaultdict(list)
+    for i, (runs, _, _) in enumerate(prepared):
+        by_size[runs.num_runs].append(i)
+    devices = jax.local_device_count()
+    step = max(devices, batch_size - batch_size % devices)
+    results: dict[int, tuple[dict, dict]] = {}
+    start = time.perf_counter()
+    with jax.enable_x64(True):
+        for indices in by_size.values():
+            # Every call has a full chunk (a multiple of the device count), padding the
+            # last with repeats, so each table size compiles once.
+            size = step if len(indices) > step else -(-len(indices) // devices) * devices
+            for lo in range(0, len(indices), size):
+                chunk = indices[lo:lo + size]
+                padded = chunk + [chunk[-1]] * (size - len(chunk))
+                kwargs = _stack([prepared[i][2] for i in padded])
+                keys = jnp.stack([jax.random.fold_in(base_key, i) for i in padded])
+                out = run_nuts_batched(model, kwargs, config, keys)
+                for j, i in enumerate(chunk):
+                    results[i] = ({k: v[j] for k, v in out.samples.items()},
+                                  {k: v[j] for k, v in out.stats.items()})
+    seconds = time.perf_counter() - start
+    ordered = [results[i] for i in range(len(prepared))]
+    names = checked_names(law.param_names, list(ordered[0][0]))
+    diag = sampling_numbers({n: np.stack([o[0][n] for o in ordered]) for n in names},
+                            np.stack([o[1]["diverging"] for o in ordered]))
+    del diag["worst_rhat"]
+    table = pd.DataFrame({"num_runs": [p[0].num_runs for p in prepared], **diag})
+    if priors:  # informative priors: flag fits whose runs contradict them
+
+        table["prior_conflict"] = [
+            bool(conflict_table({n: o[0][n].reshape(-1) for n in priors
+                                  if n in o[0] and o[0][n].ndim == 2}, priors, 0.01)
+                 ["conflict"].any()) for o in ordered]
+    items = tuple((p[0], p[1], p[2], o[0], o[1], seed) for p, o in zip(prepared, ordered,
+                                                                        strict=True))
+    return FitBatch(law=law, likelihood=likelihood, diagnostics=table, seconds=seconds,
+                    _items=items, config=config, level=level)
