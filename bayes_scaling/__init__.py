@@ -36,6 +36,7 @@ from .diagnostics import (  # noqa: E402
     SamplingWarning,
     TreeDepthWarning,
 )
+from .discrepancy import calibrate_discrepancy, load_field_prior  # noqa: E402
 from .downstream import DownstreamFit, fit_downstream, predict_downstream  # noqa: E402
 from .extrapolation import ExtrapolationCalibration, calibrate_extrapolation  # noqa: E402
 from .fit import ScalingFit, fit, load  # noqa: E402
@@ -74,6 +75,7 @@ __all__ = [
     "SamplingWarning", "DivergenceWarning", "ConvergenceWarning", "TreeDepthWarning",
     "GroupStructure", "compare_models", "Crossover", "ParetoKWarning",
     "calibrate_extrapolation", "ExtrapolationCalibration",
+    "calibrate_discrepancy", "load_field_prior",
     "Convention", "apply_convention", "compare_conventions", "inference_aware_allocation",
     "compare_laws", "stacked_predict",
     "suggest_runs", "interval_check", "RunPlan", "DesignWarning",

@@ -134,6 +134,25 @@ def _law_inputs(law: Law, N: Any, D: Any, C: Any, flops_factor: float,  # noqa: 
     return {k: np.ravel(v) for k, v in sizes.items() if v is not None}
 
 
+def _with_discrepancy(fit: ScalingFit, sizes: Mapping[str, np.ndarray], log_obs: np.ndarray,
+                      extrapolation: Any, seed: int) -> tuple[np.ndarray, str, np.ndarray]:
+    """Predictive log-loss draws with the extrapolation discrepancy (see ``discrepancy``)."""
+    from . import discrepancy as dsc
+
+    beyond = dsc.distance(fit, dict(sizes))
+    if isinstance(extrapolation, str) and extrapolation == "none":
+        return log_obs, "plain predictive", beyond
+    if isinstance(extrapolation, str) and extrapolation == "field":
+        disc = dsc.Discrepancy.from_field(seed=seed)
+    elif isinstance(extrapolation, dsc.Discrepancy):
+        disc = extrapolation
+    else:
+        raise ValueError(f"extrapolation must be 'field', 'none' or a Discrepancy, got "
+                         f"{extrapolation!r}")
+    delta = disc.draws(beyond, log_obs.shape[0], seed)
+    return log_obs + delta, f"predictive + {disc.source} discrepancy", beyond
+
+
 def _quantile_columns(prefix: str, draws: np.ndarray, level: float) -> dict[str, np.ndarray]:
     tail = (1.0 - level) / 2.0
     lower, median, upper = np.quantile(draws, [tail, 0.5, 1.0 - tail], axis=0)
@@ -294,6 +313,7 @@ class ScalingFit:
         seed: int | None = None,
         group: str | None = None,
         U: Any = None,  # noqa: N803
+        extrapolation: Any = "field",
     ) -> pd.DataFrame:
         """Posterior predictive loss at new (N, D) or C, far outside the data if need be.
 
@@ -309,7 +329,19 @@ class ScalingFit:
             and ``median`` of the loss curve, ``lower``/``upper`` (credible band
             of the curve: parameter uncertainty), ``pred_lower``/``pred_upper``
             (predictive band of a new run's observed loss: adds the observation
-            noise), and ``level``.
+            noise), and ``level``. Beyond the largest fitted run the predictive
+            band includes the extrapolation discrepancy of
+            :mod:`bayes_scaling.discrepancy` (``band`` says which band it is;
+            ``decades_beyond`` is the distance).
+
+        Other Parameters
+        ----------------
+        extrapolation : {"field", "none"} or Discrepancy, default "field"
+            ``"field"``: add the discrepancy with the shipped field prior (zero
+            inside the fitted range); ``"none"``: the plain predictive band
+            (parameters and noise only, labelled ``"plain predictive"``); a
+            :class:`~bayes_scaling.discrepancy.Discrepancy` (e.g. from
+            :func:`~bayes_scaling.discrepancy.calibrate_discrepancy`) uses its draws.
 
         Examples
         --------
@@ -320,6 +352,8 @@ class ScalingFit:
         log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}, group)
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
         log_obs = log_mean + self._noise_draws(log_mean.shape, key)
+        log_obs, band_label, beyond = _with_discrepancy(self, flat, log_obs, extrapolation,
+                                                        self.seed + 5 if seed is None else seed + 5)
         out = pd.DataFrame(flat)
         curve = np.exp(log_mean)
         out["mean"] = curve.mean(axis=0)
@@ -329,6 +363,8 @@ class ScalingFit:
         tail = (1.0 - level) / 2.0
         out["pred_lower"], out["pred_upper"] = np.exp(np.quantile(log_obs, [tail, 1 - tail], axis=0))
         out["level"] = level
+        out["band"] = band_label
+        out["decades_beyond"] = beyond
         return out
 
     def predict_draws(self, N: Any = None, D: Any = None, C: Any = None,  # noqa: N803

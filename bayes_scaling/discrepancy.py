@@ -1,0 +1,310 @@
+r"""Extrapolation discrepancy: honest predictive bands beyond the fitted runs.
+
+A law fitted on small runs misdescribes larger ones: on the field's public
+sweeps the larger runs land mostly *below* the plain predictive band
+(``benchmarks/EXTRAPOLATION.md``). This module adds that error to the
+predictive distribution as a model discrepancy (Kennedy and O'Hagan 2001) on
+log-loss that is zero inside the fitted range and grows with the distance
+beyond it.
+
+The model
+---------
+For a new run at distance :math:`d` (decades of compute ``C`` beyond the
+largest fitted run, or of the law's single input; :math:`d = 0` inside the
+data), the observed log-loss is
+
+.. math::
+
+    \log L_{\mathrm{obs}} = \log L_\theta(N, D) + \varepsilon + \delta(d), \qquad
+    \delta(d) \mid \mu, \tau \sim \mathrm{Normal}(\mu\, d,\ (\tau\, d)^2),
+
+with :math:`\varepsilon` the fit's observation noise. :math:`\mu` is a
+systematic drift (log-loss per decade; negative when larger runs do better
+than the law says) and :math:`\tau` the scale of the sweep-specific miss per
+decade. Both are *sampled*: each posterior predictive draw carries its own
+:math:`(\mu, \tau)` drawn from
+
+* the **field prior** (``extrapolation="field"``, the default of
+  :meth:`bayes_scaling.ScalingFit.predict`): the population distribution of a
+  hierarchical meta-analysis over the public sweeps (:mod:`bayes_scaling.field`),
+
+  .. math::
+
+      \mu_s \sim \mathrm{Normal}(m, s_\mu^2), \qquad
+      \log \tau_s \sim \mathrm{Normal}(\ell, s_\tau^2),
+
+  each draw of :math:`(\mu, \tau)` for a new sweep taken from a posterior draw
+  of :math:`(m, s_\mu, \ell, s_\tau)`; or
+* the field prior **updated by the sweep's own leave-future-out fold**
+  (:func:`calibrate_discrepancy`): the fit is refitted on the runs below a cut
+  inside its range, the larger fitted runs are predicted, and the field draws
+  are reweighted by the likelihood of those errors (importance resampling: an
+  exact Bayesian update of the field prior). Where the sweep has too few runs
+  for a fold, the field prior alone is used and :attr:`Discrepancy.note` (and a
+  :class:`FieldPriorOnlyWarning`) says so; never an error.
+
+A Gaussian process in log ``N`` and log ``D`` was considered: the field data
+(held-out runs lying on one or two iso-FLOP or size lines per sweep) cannot
+identify a length scale, and the drift-plus-scale form is what the benchmark
+measures. Distances in log ``N`` and log ``D`` separately were not kept for
+the same reason (see ``benchmarks/EXTRAPOLATION.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+if TYPE_CHECKING:
+    from .fit import ScalingFit
+
+__all__ = ["Discrepancy", "DiscrepancyCalibration", "FieldPrior", "FieldPriorOnlyWarning",
+           "FIELD_PRIOR_FILE", "calibrate_discrepancy", "distance", "fold_errors",
+           "load_field_prior", "update_with_errors"]
+
+#: Package data file holding the field prior's hyperparameter draws (written by
+#: ``tools/field_prior.py``; never edited by hand).
+FIELD_PRIOR_FILE = "field_discrepancy.json"
+# Width of a central 90% normal interval in SDs: predictive quantiles -> an SD.
+_Z90_WIDTH = 2.0 * stats.norm.ppf(0.95)
+
+
+class FieldPriorOnlyWarning(UserWarning):
+    """The sweep's own runs could not update the field prior; the field prior alone is used."""
+
+
+@dataclass(frozen=True)
+class FieldPrior:
+    """Posterior draws of the field's discrepancy hyperparameters.
+
+    Attributes
+    ----------
+    m, s_mu : numpy.ndarray
+        Mean and SD across sweeps of the drift ``mu`` (log-loss per decade).
+    ell, s_tau : numpy.ndarray
+        Mean and SD across sweeps of ``log tau`` (``tau``: log-loss SD per decade).
+    provenance : dict
+        Sweeps, protocol, sampler settings and date of the meta-analysis.
+    """
+
+    m: np.ndarray
+    s_mu: np.ndarray
+    ell: np.ndarray
+    s_tau: np.ndarray
+    provenance: dict = field(default_factory=dict)
+
+    def sample(self, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``num`` draws of ``(mu, tau)`` for a new sweep (population predictive)."""
+        rng = np.random.default_rng(seed)
+        k = rng.integers(0, len(self.m), num)
+        mu = self.m[k] + self.s_mu[k] * rng.standard_normal(num)
+        tau = np.exp(self.ell[k] + self.s_tau[k] * rng.standard_normal(num))
+        return mu, tau
+
+    def to_json(self) -> dict[str, Any]:
+        return {"provenance": self.provenance,
+                "draws": {k: np.round(getattr(self, k), 6).tolist()
+                          for k in ("m", "s_mu", "ell", "s_tau")}}
+
+    @classmethod
+    def from_json(cls, content: dict[str, Any]) -> FieldPrior:
+        d = content["draws"]
+        return cls(**{k: np.asarray(d[k], dtype=np.float64) for k in ("m", "s_mu", "ell",
+                                                                      "s_tau")},
+                   provenance=content.get("provenance", {}))
+
+
+@lru_cache(maxsize=1)
+def load_field_prior() -> FieldPrior:
+    """The shipped field prior (``bayes_scaling/data/field_discrepancy.json``).
+
+    Its provenance (sweeps, protocol, date) is in ``.provenance``; regenerate it
+    with ``python tools/field_prior.py`` (needs the shared data folder).
+    """
+    text = resources.files("bayes_scaling").joinpath("data", FIELD_PRIOR_FILE).read_text()
+    return FieldPrior.from_json(json.loads(text))
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """Draws of the discrepancy's drift and scale for one sweep.
+
+    Attributes
+    ----------
+    mu, tau : numpy.ndarray
+        Paired draws (log-loss per decade beyond the fitted range).
+    source : str
+        ``"field"`` or ``"field + own folds"``.
+    note : str
+        Why the sweep's own runs were not used, if they were not.
+    ess : float
+        Effective sample size of the importance update (``len(mu)`` without one).
+    """
+
+    mu: np.ndarray
+    tau: np.ndarray
+    source: str = "field"
+    note: str = ""
+    ess: float = float("nan")
+
+    def draws(self, d: np.ndarray, num: int, seed: int) -> np.ndarray:
+        """Draws ``(num, len(d))`` of ``delta(d)`` in log-loss (zero where ``d = 0``)."""
+        rng = np.random.default_rng(seed)
+        k = rng.integers(0, len(self.mu), num)
+        d = np.asarray(d, dtype=np.float64)[None, :]
+        z = rng.standard_normal((num, d.shape[1]))
+        return self.mu[k, None] * d + self.tau[k, None] * d * z
+
+    @classmethod
+    def from_field(cls, prior: FieldPrior | None = None, num: int = 4000, seed: int = 0,
+                   note: str = "") -> Discrepancy:
+        prior = load_field_prior() if prior is None else prior
+        mu, tau = prior.sample(num, seed)
+        return cls(mu=mu, tau=tau, source="field", note=note, ess=float(num))
+
+
+def axis_of(law: Any) -> str:
+    """The size that measures distance: compute for joint laws, else the single input."""
+    inputs = law.inputs
+    return inputs[0] if len(inputs) == 1 else "C"
+
+
+def distance(fit: ScalingFit, sizes: dict[str, np.ndarray]) -> np.ndarray:
+    """Decades of the fit's distance axis beyond its largest fitted run (0 inside)."""
+    axis = axis_of(fit.law)
+    reach = float(np.max(fit.runs.column(axis)))
+    return np.maximum(np.log10(np.asarray(sizes[axis], dtype=np.float64) / reach), 0.0)
+
+
+def log_predictive_draws(fit: ScalingFit, sizes: dict[str, np.ndarray], seed: int
+                         ) -> np.ndarray:
+    """Plain draws of a new run's observed log-loss: curve plus observation noise."""
+    import jax
+
+    curve = np.log(fit.predict_draws(**{k: sizes[k] for k in fit.law.inputs}))
+    return curve + fit._noise_draws(curve.shape, jax.random.PRNGKey(seed))
+
+
+def errors_table(fit: ScalingFit, runs: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Held-out errors of ``fit`` on ``runs``: log residual, predictive SD, distance."""
+    sizes = {k: runs[k].to_numpy(np.float64) for k in ("N", "D", "C") if k in runs.columns}
+    draws = log_predictive_draws(fit, sizes, seed)
+    lower, median, upper = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
+    log_loss = np.log(runs["loss"].to_numpy(np.float64))
+    return pd.DataFrame({"e": log_loss - median, "sd": (upper - lower) / _Z90_WIDTH,
+                         "d": distance(fit, sizes)})
+
+
+def fold_errors(fit: ScalingFit, *, fraction: float = 0.65, min_inner: int = 15,
+                min_outer: int = 3, seed: int | None = None, **fit_kwargs: Any
+                ) -> tuple[pd.DataFrame | None, str]:
+    """Leave-future-out errors inside the fitted runs, or ``None`` and the reason.
+
+    The fit is refitted on the runs in the lower ``fraction`` of its log range
+    of the distance axis, and the fitted runs above are predicted.
+    """
+    from .fit import fit as fit_law
+
+    axis = axis_of(fit.law)
+    frame = fit.runs.frame
+    x = np.log10(frame[axis].to_numpy(np.float64))
+    cut = x.min() + fraction * (x.max() - x.min())
+    inner, outer = frame[x <= cut], frame[x > cut]
+    need = max(min_inner, 2 * (fit.law.num_params + 2))
+    if len(inner) < need or len(outer) < min_outer or x.max() - x.min() <= 0:
+        return None, (f"{len(inner)} runs below and {len(outer)} above the fold cut "
+                      f"(need {need} and {min_outer}): field prior alone")
+    columns = [c for c in ("N", "D", "C", "U", "loss") if c in frame.columns]
+    seed = fit.seed if seed is None else seed
+    kwargs = {"chains": 4, "draws": 500, "warmup": 500, **fit_kwargs}
+    refit = fit_law(inner[columns], law=fit.law, likelihood=fit.likelihood, seed=seed + 101,
+                    flops_factor=fit.runs.flops_factor, warn=False, **kwargs)
+    return errors_table(refit, outer, seed + 102), ""
+
+
+def update_with_errors(prior: FieldPrior, errors: pd.DataFrame, *, num: int = 4000,
+                       seed: int = 0) -> Discrepancy:
+    """Field prior updated by a sweep's own fold errors (importance resampling).
+
+    ``errors`` has columns ``e`` (observed minus predicted log-loss), ``sd``
+    (plain predictive SD) and ``d`` (decades beyond the fold's data); the
+    likelihood of draw ``j`` is ``prod_i Normal(e_i; mu_j d_i, sd_i^2 + tau_j^2 d_i^2)``.
+    """
+    mu, tau = prior.sample(4 * num, seed)
+    e, sd, d = (errors[c].to_numpy(np.float64)[None, :] for c in ("e", "sd", "d"))
+    var = sd ** 2 + (tau[:, None] * d) ** 2
+    logw = -0.5 * np.sum(np.log(var) + (e - mu[:, None] * d) ** 2 / var, axis=1)
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    ess = float(1.0 / np.sum(w ** 2))
+    k = np.random.default_rng(seed + 1).choice(len(w), size=num, p=w)
+    note = "" if ess >= 100 else (f"importance update has an effective sample size of "
+                                  f"{ess:.0f}: the sweep's folds disagree with the field prior")
+    return Discrepancy(mu=mu[k], tau=tau[k], source="field + own folds", note=note, ess=ess)
+
+
+@dataclass(frozen=True)
+class DiscrepancyCalibration:
+    """A fit with its discrepancy (field prior, updated by own folds where possible)."""
+
+    fit: ScalingFit
+    discrepancy: Discrepancy
+    errors: pd.DataFrame | None
+
+    @property
+    def note(self) -> str:
+        return self.discrepancy.note
+
+    def predict(self, N: Any = None, D: Any = None, C: Any = None, **kwargs: Any  # noqa: N803
+                ) -> pd.DataFrame:
+        """:meth:`ScalingFit.predict` with this calibration's discrepancy."""
+        return self.fit.predict(N=N, D=D, C=C, extrapolation=self.discrepancy, **kwargs)
+
+
+def calibrate_discrepancy(fit: ScalingFit, *, prior: FieldPrior | None = None,
+                          fraction: float = 0.65, num: int = 4000, seed: int | None = None,
+                          **fit_kwargs: Any) -> DiscrepancyCalibration:
+    """Update the field prior with the fit's own leave-future-out fold.
+
+    Parameters
+    ----------
+    fit : ScalingFit
+        Fit without groups.
+    prior : FieldPrior, optional
+        Default: the shipped field prior (:func:`load_field_prior`).
+    fraction : float
+        The fold refits on the lower ``fraction`` of the log range.
+    num : int
+        Draws of ``(mu, tau)`` kept.
+    seed : int, optional
+        Default: the fit's seed.
+    **fit_kwargs
+        NUTS settings of the fold refit (default 4 chains x 500 + 500).
+
+    Returns
+    -------
+    DiscrepancyCalibration
+        Never raises for a small sweep: the field prior alone is used, with
+        ``.note`` set and a :class:`FieldPriorOnlyWarning`.
+    """
+    if fit.groups is not None:
+        raise ValueError("calibrate_discrepancy supports fits without groups; fit each "
+                         "group's runs separately")
+    prior = load_field_prior() if prior is None else prior
+    seed = fit.seed if seed is None else seed
+    errors, reason = fold_errors(fit, fraction=fraction, seed=seed, **fit_kwargs)
+    if errors is None:
+        warnings.warn(reason, FieldPriorOnlyWarning, stacklevel=2)
+        return DiscrepancyCalibration(fit, Discrepancy.from_field(prior, num, seed, reason), None)
+    disc = update_with_errors(prior, errors, num=num, seed=seed)
+    if disc.note:
+        warnings.warn(disc.note, FieldPriorOnlyWarning, stacklevel=2)
+    return DiscrepancyCalibration(fit, disc, errors)
