@@ -108,7 +108,7 @@ def split_sweep(runs: pd.DataFrame, fraction: float = 0.65
             float(10 ** cut))
 
 
-def _model(sweep_index, e, sd, d, weight, num_sweeps):
+def _model(sweep_index, e, sd, d, weight, drift, sweep_ids):
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
@@ -117,10 +117,10 @@ def _model(sweep_index, e, sd, d, weight, num_sweeps):
     s_mu = numpyro.sample("s_mu", dist.HalfNormal(0.05))
     ell = numpyro.sample("ell", dist.Normal(jnp.log(0.01), 1.5))
     s_tau = numpyro.sample("s_tau", dist.HalfNormal(1.0))
-    with numpyro.plate("sweeps", num_sweeps):
+    with numpyro.plate("sweeps", sweep_ids.shape[0]):  # a shape: static under jit
         z = numpyro.sample("z", dist.Normal(0.0, 1.0))
         w = numpyro.sample("w", dist.Normal(0.0, 1.0))
-    mu = (m + s_mu * z)[sweep_index]
+    mu = drift * (m + s_mu * z)[sweep_index]  # drift = 0: the scale-only model
     tau = jnp.exp(ell + s_tau * w)[sweep_index]
     with numpyro.handlers.mask(mask=weight > 0):  # a left-out sweep's rows are masked
         numpyro.sample("e", dist.Normal(mu * d, jnp.sqrt(sd ** 2 + (tau * d) ** 2)), obs=e)
@@ -137,7 +137,7 @@ def _sampler(chains: int, draws: int, warmup: int) -> Any:
 
 
 def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None = None,
-                    seed: int = 0, chains: int = 4, draws: int = 1000, warmup: int = 1000,
+                    drift: bool = True, seed: int = 0, chains: int = 4, draws: int = 1000, warmup: int = 1000,
                     provenance: Mapping[str, Any] | None = None) -> FieldPrior:
     """Hierarchical meta-analysis of held-out errors of several sweeps (NUTS).
 
@@ -148,6 +148,8 @@ def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None =
     exclude : str, optional
         A sweep whose errors are masked out (leave-one-sweep-out; same data
         shapes, so the sampler is compiled once for all folds).
+    drift : bool, default True
+        ``False`` fits the scale-only model (``mu = 0``), kept for comparison.
     seed, chains, draws, warmup
         NUTS settings; every draw flows from ``seed``.
     provenance : mapping, optional
@@ -170,13 +172,16 @@ def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None =
         mcmc = _sampler(chains, draws, warmup)
         mcmc.run(jax.random.PRNGKey(seed), jnp.asarray(table["sweep"].to_numpy()),
                  *(jnp.asarray(table[c].to_numpy(np.float64))
-                   for c in ("e", "sd", "d", "weight")), len(names))
+                   for c in ("e", "sd", "d", "weight")), float(drift), jnp.arange(len(names)))
         s = {k: np.asarray(v) for k, v in mcmc.get_samples().items()}
+    if not drift:
+        s["m"], s["s_mu"] = np.zeros_like(s["m"]), np.zeros_like(s["s_mu"])
     divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
     names = [k for k in names if k != exclude]
     info = {"sweeps": names, "held_out_runs": {k: int(len(errors[k])) for k in names},
             "sampler": f"NUTS {chains} chains x ({warmup} warm-up + {draws} draws), seed {seed}",
-            "divergences": divergences, **(dict(provenance) if provenance else {})}
+            "divergences": divergences, "model": "drift + scale" if drift else "scale only",
+            **(dict(provenance) if provenance else {})}
     return FieldPrior(m=s["m"], s_mu=s["s_mu"], ell=s["ell"], s_tau=s["s_tau"],
                       provenance=info)
 
