@@ -166,3 +166,20 @@ def test_bending_truth_recovers_coverage():
     plain = np.mean([c["plain"] for c in cover])
     own = np.mean([c["own"] for c in cover])
     assert plain < 0.75 and own >= 0.8, cover
+
+
+@pytest.mark.realdata
+def test_field_sweeps_cover_every_shared_sweep():
+    from bayes_scaling.datasets import shared_data_available
+    from bayes_scaling.field import field_sweeps
+
+    if not shared_data_available():
+        pytest.skip("shared data folder not found (../shared/data or $BAYES_SCALING_DATA)")
+    sweeps = {s.name: s for s in field_sweeps()}
+    assert len(sweeps) == 12
+    assert len(sweeps["chinchilla"].runs) == 240 and len(sweeps["pythia final"].runs) == 16
+    assert sweeps["pythia final"].law == "power_law_N"
+    for sweep in sweeps.values():
+        train, test, cut = split_sweep(sweep.runs)
+        assert len(train) >= 10 and len(test) >= 5
+        assert train["C"].max() <= cut < test["C"].min()
