@@ -63,6 +63,8 @@ from .exceptions import (  # noqa: E402
 from .extrapolation.leave_future_out import ExtrapolationCalibration, calibrate_extrapolation  # noqa: E402
 from .inference import diagnostics  # noqa: E402, F401  (bs.diagnostics, as before the layers)
 from .inference.nuts import SamplerConfig  # noqa: E402
+from .extrapolation.discrepancy import DiscrepancyCalibration, calibrate_discrepancy  # noqa: E402
+from .models.discrepancy import Discrepancy, FieldPriorOnlyWarning, load_field_prior  # noqa: E402
 from .laws import (  # noqa: E402
     BrokenPowerLaw,
     Chinchilla,
@@ -112,6 +114,7 @@ __all__ = [
     # analyses
     "compare_models", "Crossover", "compare_laws", "stacked_predict", "compare_conventions",
     "power_law_regime", "RegimeReport", "calibrate_extrapolation", "ExtrapolationCalibration",
+    "calibrate_discrepancy", "DiscrepancyCalibration", "Discrepancy", "load_field_prior",
     "run_sbc", "SBCResult", "suggest_runs", "interval_check", "RunPlan", "IntervalCheck",
     "epochs_worth", "optimal_allocation_constrained", "EpochsWorth",
     "inference_aware_allocation",
@@ -120,5 +123,5 @@ __all__ = [
     "BayesScalingWarning", "SamplingWarning", "DivergenceWarning", "ConvergenceWarning",
     "TreeDepthWarning", "AllocationWarning", "RegimeWarning", "PriorDominatedWarning",
     "PriorDataConflictWarning", "ParetoKWarning", "DesignWarning", "InfeasibleTargetWarning",
-    "SigmoidExtrapolationWarning", "AccountingWarning",
+    "SigmoidExtrapolationWarning", "AccountingWarning", "FieldPriorOnlyWarning",
 ]

@@ -85,6 +85,7 @@ def _emit(table, fmt: str) -> None:
 def _cmd_predict(args: argparse.Namespace) -> None:
     result = _load(args.fit_dir)
     table = result.predict(N=args.N, D=args.D, C=args.C, level=args.level,
+                           extrapolation="none" if args.plain_band else "field",
                            **({"group": args.group} if args.group else {}))
     _emit(table, args.format)
 
@@ -139,6 +140,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "predict":
             for size in ("N", "D", "C"):
                 p.add_argument(f"--{size}", type=float, nargs="+")
+            p.add_argument("--plain-band", action="store_true",
+                           help="predictive band without the extrapolation discrepancy "
+                                "(default: with it beyond the fitted runs; column 'band')")
         else:
             p.add_argument("--C", type=float, nargs="+", required=True)
         p.add_argument("--level", type=float, default=None)

@@ -83,7 +83,8 @@ def test_chinchilla_loader_on_a_synthetic_copy(tmp_path, monkeypatch):
 
 
 def test_loader_registry():
-    assert set(LOADERS) == {"chinchilla", "marin_isoflops", "datablations", "gadre2024", "pythia"}
+    assert set(LOADERS) == {"chinchilla", "marin_isoflops", "datablations", "gadre2024", "pythia",
+                            "gemstones", "porian2024"}
     assert all(callable(f) for f in LOADERS.values())
 
 
@@ -117,6 +118,10 @@ def _check_canonical(frame: pd.DataFrame, *, six_nd: bool = True) -> None:
         ("gadre2024", {}, 104),
         ("pythia", {}, 16 * 26),
         ("pythia", {"deduped": True}, 8 * 26),
+        ("gemstones", {}, 199),
+        ("gemstones", {"which": "hot"}, 770),
+        ("porian2024", {}, 176),
+        ("porian2024", {"dataset": "rw"}, 88),
     ],
 )
 @pytest.mark.realdata
@@ -210,3 +215,17 @@ def test_pythia_learning_curves():
         assert frame[col].between(0, 1).all(), col
     with pytest.raises(ValueError, match="min_step"):
         load_pythia(min_step=0)
+
+
+@pytest.mark.realdata
+@needs_data
+def test_gemstones_and_porian_conventions():
+    gem = datasets.load_gemstones(parameters="non_embedding")
+    np.testing.assert_allclose(gem["N"], gem["N_no_embed"])
+    np.testing.assert_allclose(gem["C"], 6.0 * gem["N"] * gem["D"])
+    assert (gem["N_no_embed"] < gem["N_total"]).all()
+    porian = datasets.load_porian2024()
+    assert set(porian["group"]) == {"rw", "owt2"}
+    np.testing.assert_allclose(porian["C"], porian["budget"], rtol=1e-6)
+    with pytest.raises(ValueError, match="dataset must be"):
+        datasets.load_porian2024(dataset="c4")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.models.discrepancy import FieldPriorOnlyWarning
 from bayes_scaling.extrapolation import calibrate_extrapolation
 
 # Iso-FLOP design over five decades; fit up to ~1e20 FLOPs, hold out the two larger decades.
@@ -22,7 +23,7 @@ def _scenario(bend: float, seed: int):
     calib = calibrate_extrapolation(fit)
     y = test["loss"].to_numpy()
     cover = {}
-    for name, table in (("plain", fit.predict(N=test["N"], D=test["D"])),
+    for name, table in (("plain", fit.predict(N=test["N"], D=test["D"], extrapolation="none")),
                         ("tau", calib.predict(N=test["N"], D=test["D"]))):
         cover[name] = float(np.mean((y >= table["pred_lower"]) & (y <= table["pred_upper"])))
     return calib, cover
@@ -65,16 +66,24 @@ def test_term_is_zero_inside_the_data_and_grows_beyond(bent):
     d = table["decades_beyond"].to_numpy()
     np.testing.assert_allclose(d, [0.0, 0.0, 2.0], atol=1e-9)
     widths = np.log(table["pred_upper"] / table["pred_lower"]).to_numpy()
-    plain = fit.predict(N=n, D=d_tokens)
+    plain = fit.predict(N=n, D=d_tokens, extrapolation="none")
     plain_widths = np.log(plain["pred_upper"] / plain["pred_lower"]).to_numpy()
     assert widths[0] == pytest.approx(plain_widths[0], rel=0.15)
     assert widths[-1] > plain_widths[-1] * 1.5
     np.testing.assert_allclose(table["extrapolation_sd"], calib.tau * d)
 
 
-def test_too_narrow_a_table_is_refused(seed):
+def test_too_narrow_a_table_falls_back_to_the_field_prior(seed):
+    """No fold possible: the field prior's discrepancy with a note (``fallback=False``: the
+    former ValueError)."""
     runs = bs.simulate("chinchilla", bs.EXAMPLE_TRUTH, N=np.geomspace(1e8, 2e8, 30),
                        D=np.full(30, 2e10), noise=0.006, seed=0)
     fit = bs.fit(runs, chains=1, draws=50, warmup=50, seed=seed, warn=False)
     with pytest.raises(ValueError, match="no leave-future-out fold"):
-        calibrate_extrapolation(fit)
+        calibrate_extrapolation(fit, fallback=False)
+    with pytest.warns(FieldPriorOnlyWarning, match="field"):
+        calib = calibrate_extrapolation(fit)
+    assert "field prior" in calib.note
+    table = calib.predict(N=4e8, D=4e10)
+    assert table["band"].item() == "predictive + field discrepancy"
+    assert table["pred_lower"].item() < table["pred_upper"].item()

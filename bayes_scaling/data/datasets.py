@@ -40,6 +40,8 @@ __all__ = [
     "load_chinchilla",
     "load_datablations",
     "load_gadre2024",
+    "load_gemstones",
+    "load_porian2024",
     "load_marin_isoflops",
     "load_pythia",
     "shared_data_available",
@@ -388,6 +390,95 @@ def load_pythia(root: str | os.PathLike | None = None, *, deduped: bool | None =
     )
 
 
+def load_gemstones(root: str | os.PathLike | None = None, *,
+                   which: Literal["cooldown", "hot"] = "cooldown",
+                   parameters: Literal["total", "non_embedding"] = "total") -> pd.DataFrame:
+    """Gemstones model suite (McLeish et al. 2025): Dolma validation loss.
+
+    Parameters
+    ----------
+    root : path, optional
+    which : {"cooldown", "hot"}
+        ``"cooldown"``: the 199 runs at the end of a linear cool-down branched
+        from a constant-LR trunk (finished schedules; branches of one shape share
+        their trunk). ``"hot"``: the 770 constant-LR checkpoints (not annealed).
+    parameters : {"total", "non_embedding"}
+        ``N`` counts the untied input embedding and LM head (default) or not
+        (``N_nonembed``); ``C = 6 N D`` with the chosen ``N``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``N``, ``D``, ``C``, ``loss``, ``run`` (model shape), ``width``, ``depth``,
+        ``N_total``, ``N_no_embed``.
+    """
+    files = {"cooldown": "gemstones/gemstones_cooldown.csv",
+             "hot": "gemstones/gemstones_hot_constlr_checkpoints.csv"}
+    if which not in files:
+        raise ValueError(f"which must be 'cooldown' or 'hot', got {which!r}")
+    if parameters not in ("total", "non_embedding"):
+        raise ValueError(f"parameters must be 'total' or 'non_embedding', got {parameters!r}")
+    raw, path = _read(root, files[which])
+    n_total = raw["N"].astype(np.float64)
+    n_no_embed = raw["N_nonembed"].astype(np.float64)
+    n = n_total if parameters == "total" else n_no_embed
+    d = raw["D"].astype(np.float64)
+    frame = pd.DataFrame({"N": n, "D": d, "C": 6.0 * n * d, "loss": raw["loss"],
+                          "run": raw["model"].astype(str), "width": raw["width"],
+                          "depth": raw["depth"], "N_total": n_total, "N_no_embed": n_no_embed})
+    return _finish(
+        frame, path,
+        source="McLeish et al. (2025), github.com/mcleish7/gemstone-scaling-laws wandb_dfs/",
+        parameter_count="total (untied embedding and LM head included)" if parameters == "total"
+        else "non-embedding (N_nonembed = N - 2 * 50304 * width)",
+        flops_convention="C = 6 N D with the chosen N (the source's C_paper differs by 0.7-1.6x)",
+        loss="validation loss on held-out Dolma 1.7 (nats)",
+        license="not stated in the shared data README (check the source repository)",
+        notes="cooldown branches of one shape share their trunk" if which == "cooldown"
+        else "constant-LR checkpoints, not annealed; checkpoints of one run correlated",
+    )
+
+
+def load_porian2024(root: str | os.PathLike | None = None, *,
+                    dataset: Literal["rw", "owt2"] | None = None) -> pd.DataFrame:
+    """Iso-FLOP points of Porian et al. (2024), finished cosine schedules, validation loss.
+
+    The cosine file of the shared folder: one point per (FLOP budget, model size),
+    the loss interpolated at the budget (analysis-level points, not raw runs).
+
+    Parameters
+    ----------
+    root : path, optional
+    dataset : {"rw", "owt2"}, optional
+        RefinedWeb or OpenWebText2 only; ``None``: both, told apart by ``group``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``N``, ``D``, ``C``, ``loss``, ``group`` (``dataset``), ``budget``.
+    """
+    raw, path = _read(root, "porian2024/porian2024_cosine_isoflop.csv")
+    if dataset is not None:
+        if dataset not in ("rw", "owt2"):
+            raise ValueError(f"dataset must be 'rw', 'owt2' or None, got {dataset!r}")
+        raw = raw[raw["dataset"] == dataset]
+    n = raw["N"].astype(np.float64)
+    d = raw["D"].astype(np.float64)
+    frame = pd.DataFrame({"N": n, "D": d, "C": 6.0 * n * d, "loss": raw["loss"],
+                          "group": raw["dataset"].astype(str),
+                          "budget": raw["flop_budget"].astype(np.float64)})
+    return _finish(
+        frame, path,
+        source="Porian et al. (2024), github.com/formll/resolving-scaling-law-discrepancies "
+               "data/summary_df*.pickle.xz (cosine configuration)",
+        parameter_count="standard (one embedding matrix included)",
+        flops_convention="C = 6 N D = the iso-FLOP budget",
+        loss="open_lm validation loss (nats), interpolated at each FLOP budget",
+        license="not stated in the shared data README (check the source repository)",
+        notes="analysis-level iso-FLOP points (minimum over runs sharing N at each budget)",
+    )
+
+
 #: Loader of each shared data set by name.
 LOADERS: dict[str, Callable[..., pd.DataFrame]] = {
     "chinchilla": load_chinchilla,
@@ -395,4 +486,6 @@ LOADERS: dict[str, Callable[..., pd.DataFrame]] = {
     "datablations": load_datablations,
     "gadre2024": load_gadre2024,
     "pythia": load_pythia,
+    "gemstones": load_gemstones,
+    "porian2024": load_porian2024,
 }

@@ -1,8 +1,11 @@
-"""Analysis: honest extrapolation (leave-future-out calibration of the band)."""
+"""Analysis: honest extrapolation (the discrepancy beyond the data, its field prior, and
+leave-future-out calibration of the band)."""
 
-from . import leave_future_out
+from . import discrepancy, field, leave_future_out
+from .discrepancy import *  # noqa: F401,F403
 from .leave_future_out import *  # noqa: F401,F403
 
 __all__ = [
     *leave_future_out.__all__,
+    *discrepancy.__all__,
 ]

@@ -37,12 +37,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import warnings
+
 import jax
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
 from ..laws.inputs import law_inputs
+from ..models.discrepancy import Discrepancy, FieldPriorOnlyWarning
 from ..results.scaling_fit import fit as fit_law
 
 if TYPE_CHECKING:
@@ -99,6 +102,9 @@ class ExtrapolationCalibration:
     axis: str
     folds: pd.DataFrame
     errors: pd.DataFrame
+    #: Set when no fold was possible: the field prior's discrepancy used instead of ``tau``.
+    discrepancy: Any = None
+    note: str = ""
 
     def distance(self, sizes: Mapping[str, np.ndarray]) -> np.ndarray:
         """Decades of :attr:`axis` beyond the largest fitted run (0 inside the data)."""
@@ -119,12 +125,17 @@ class ExtrapolationCalibration:
         level = fit.level if level is None else level
         seed = fit.seed + 3 if seed is None else seed
         extra = {} if U is None else {"U": U}
-        table = fit.predict(N=N, D=D, C=C, level=level, seed=seed, **extra)
+        if self.discrepancy is not None:  # field prior alone (no fold was possible)
+            return fit.predict(N=N, D=D, C=C, level=level, seed=seed,
+                               extrapolation=self.discrepancy, **extra)
+        table = fit.predict(N=N, D=D, C=C, level=level, seed=seed, extrapolation="none",
+                            **extra)
         sizes = law_inputs(fit.law, N, D, C, fit.runs.flops_factor, U)
         draws = _log_predictive_draws(fit, sizes, seed)
         d = self.distance(sizes)
         rng = np.random.default_rng(seed)
         draws = draws + self.tau * d[None, :] * rng.standard_normal(draws.shape)
+        table["band"] = "predictive + leave-future-out tau"
         tail = (1.0 - level) / 2.0
         table["pred_lower"], table["pred_upper"] = np.exp(np.quantile(draws, [tail, 1 - tail],
                                                                       axis=0))
@@ -188,6 +199,7 @@ def calibrate_extrapolation(
     draws: int = 500,
     warmup: int = 500,
     seed: int | None = None,
+    fallback: bool = True,
     **fit_kwargs: Any,
 ) -> ExtrapolationCalibration:
     """Learn how fast the law's prediction error grows beyond the data (leave-future-out).
@@ -207,6 +219,11 @@ def calibrate_extrapolation(
         medians and 90% quantiles are needed).
     seed : int, optional
         Default: the fit's seed.
+    fallback : bool, default True
+        When no fold has enough runs, use the field prior's discrepancy
+        (:mod:`bayes_scaling.extrapolation.discrepancy`) with a
+        :class:`~bayes_scaling.extrapolation.discrepancy.FieldPriorOnlyWarning` and ``.note``;
+        ``False`` raises ``ValueError`` instead (the behaviour before the field prior).
     **fit_kwargs
         Passed on to :func:`bayes_scaling.fit` for the fold refits.
 
@@ -236,6 +253,16 @@ def calibrate_extrapolation(
                              {"chains": chains, "draws": draws, "warmup": warmup, **fit_kwargs})
         if piece is not None:
             pieces.append(piece)
+    if not pieces and fallback:
+        note = (f"no leave-future-out fold has enough runs on both sides of the cuts "
+                f"{[f'{reach / 10.0 ** d:.3g}' for d in fold_decades]} {axis}: the field "
+                "prior's discrepancy is used alone")
+        warnings.warn(note, FieldPriorOnlyWarning, stacklevel=2)
+        return ExtrapolationCalibration(fit=fit, tau=float("nan"),
+                                        tau_interval=(float("nan"), float("nan")), axis=axis,
+                                        folds=pd.DataFrame(), errors=pd.DataFrame(),
+                                        discrepancy=Discrepancy.from_field(seed=seed, note=note),
+                                        note=note)
     if not pieces:
         raise ValueError(
             f"no leave-future-out fold has enough runs on both sides (cuts at "

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
 from ..data.sizes import complete_sizes
+from ..models import discrepancy
 from ..models.predictive import prior_draws
 from ..results.extensions import register
 from .allocation import plot_frontier, plot_isoflop_profiles
@@ -97,7 +98,9 @@ def plot_loss_vs_compute(
         Right end of the frontier in FLOPs (default: 100x the largest fitted run).
     targets : array-like or DataFrame, optional
         Where to mark a predicted loss with its 90% credible interval (thick
-        bar) and 90% *predictive* interval of one new run (thin bar with caps):
+        bar) and 90% *predictive* interval of one new run (thin bar with caps;
+        beyond the fitted runs it includes the field extrapolation discrepancy,
+        as :meth:`~bayes_scaling.ScalingFit.predict` does by default):
 
         * an array of budgets ``C``: at the compute-optimal allocation;
         * a DataFrame (or mapping) with two of ``N``, ``D``, ``C``: at those
@@ -174,6 +177,12 @@ def plot_loss_vs_compute(
         else:
             log_curve = np.log(fit.predict_draws(**{k: table[k] for k in fit.law.inputs}))
         log_pred = log_curve + noise_log_draws(fit, log_curve.shape, seed)
+        sizes = {"C": c_targets, **({} if table is None else
+                                    {k: np.asarray(table[k], dtype=float) for k in table})}
+        if discrepancy.axis_of(fit.law) in sizes:  # honest beyond the data (zero inside)
+            noise_seed = fit.seed + 1 if seed is None else seed
+            log_pred = log_pred + discrepancy.Discrepancy.from_field(seed=noise_seed).draws(
+                discrepancy.distance(fit, sizes), log_pred.shape[0], noise_seed + 1)
         mid = np.exp(np.median(log_curve, axis=0))
         cred = np.exp(np.quantile(log_curve, [0.05, 0.95], axis=0))
         pred = np.exp(np.quantile(log_pred, [0.05, 0.95], axis=0))

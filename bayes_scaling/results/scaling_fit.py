@@ -37,6 +37,7 @@ from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts
 from ..laws import Design, Law, get_law
 from ..laws.allocation import log_optimal_allocation
 from ..laws.inputs import law_inputs
+from ..models.discrepancy import with_discrepancy
 from ..models.groups import GroupStructure, resolve_groups
 from ..models.likelihood import noise_priors
 from ..models.scaling import build_model
@@ -185,6 +186,7 @@ class ScalingFit(PosteriorResults):
         seed: int | None = None,
         group: str | None = None,
         U: Any = None,  # noqa: N803
+        extrapolation: Any = "field",
     ) -> pd.DataFrame:
         """Posterior predictive loss at new (N, D) or C, far outside the data if need be.
 
@@ -200,7 +202,19 @@ class ScalingFit(PosteriorResults):
             and ``median`` of the loss curve, ``lower``/``upper`` (credible band
             of the curve: parameter uncertainty), ``pred_lower``/``pred_upper``
             (predictive band of a new run's observed loss: adds the observation
-            noise), and ``level``.
+            noise), and ``level``. Beyond the largest fitted run the predictive
+            band includes the extrapolation discrepancy of
+            :mod:`bayes_scaling.extrapolation.discrepancy` (``band`` says which band it is;
+            ``decades_beyond`` is the distance).
+
+        Other Parameters
+        ----------------
+        extrapolation : {"field", "none"} or Discrepancy, default "field"
+            ``"field"``: add the discrepancy with the shipped field prior (zero
+            inside the fitted range); ``"none"``: the plain predictive band
+            (parameters and noise only, labelled ``"plain predictive"``); a
+            :class:`~bayes_scaling.extrapolation.discrepancy.Discrepancy` (e.g. from
+            :func:`~bayes_scaling.extrapolation.discrepancy.calibrate_discrepancy`) uses its draws.
 
         Examples
         --------
@@ -211,6 +225,8 @@ class ScalingFit(PosteriorResults):
         log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}, group)
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
         log_obs = log_mean + self.noise_draws(log_mean.shape, key)
+        log_obs, band_label, beyond = with_discrepancy(
+            self, flat, log_obs, extrapolation, self.seed + 5 if seed is None else seed + 5)
         out = pd.DataFrame(flat)
         curve = np.exp(log_mean)
         out["mean"] = curve.mean(axis=0)
@@ -220,6 +236,8 @@ class ScalingFit(PosteriorResults):
         tail = (1.0 - level) / 2.0
         out["pred_lower"], out["pred_upper"] = np.exp(np.quantile(log_obs, [tail, 1 - tail], axis=0))
         out["level"] = level
+        out["band"] = band_label
+        out["decades_beyond"] = beyond
         return out
 
     def predict_draws(self, N: Any = None, D: Any = None, C: Any = None,  # noqa: N803

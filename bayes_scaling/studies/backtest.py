@@ -164,7 +164,7 @@ def backtest(
         seconds = time.perf_counter() - start
         fits[label] = fitted
         for level in levels:
-            p = fitted.predict(N=n_h, D=d_h, level=level, seed=seed + 1)
+            p = fitted.predict(N=n_h, D=d_h, level=level, seed=seed + 1, extrapolation="none")
             center = p["median"].to_numpy()
             record(label, "predictive", level, center, p["pred_lower"].to_numpy(),
                    p["pred_upper"].to_numpy(), seconds)

@@ -1,0 +1,234 @@
+"""The field's sweeps and the hierarchical meta-analysis behind the field prior.
+
+:func:`field_sweeps` lists every public sweep of the shared data folder with
+the law fitted to it; :func:`split_sweep` is the protocol (fit the runs in the
+lower 65% of the sweep's log-compute range, hold out every larger run);
+:func:`fit_field_prior` fits the hierarchical model of
+:mod:`bayes_scaling.extrapolation.discrepancy` to the held-out errors of several sweeps:
+
+.. code-block:: text
+
+    m ~ Normal(0, 0.05)        s_mu ~ HalfNormal(0.05)
+    ell ~ Normal(log 0.01, 1.5) s_tau ~ HalfNormal(1)
+    mu_s = m + s_mu z_s,        log tau_s = ell + s_tau w_s,   z_s, w_s ~ Normal(0, 1)
+    e_si ~ Normal(mu_s d_si, sd_si^2 + tau_s^2 d_si^2)
+
+with ``e_si`` the observed minus predicted log-loss of held-out run ``i`` of
+sweep ``s``, ``sd_si`` its plain predictive SD and ``d_si`` its decades beyond
+the fitted runs. Each sweep weighs through its own ``(mu_s, tau_s)``, so a
+large sweep cannot dominate the population.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data import datasets
+from ..models.discrepancy import FIELD_PRIOR_FILE, FieldPrior
+from ..results.scaling_fit import fit as fit_law
+from .discrepancy import errors_table
+
+__all__ = ["Sweep", "field_sweeps", "fit_field_prior", "holdout_errors", "split_sweep"]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One public sweep: its runs (``N``, ``D``, ``C``, ``loss``), law and source."""
+
+    name: str
+    runs: pd.DataFrame
+    law: str
+    source: str
+    isoflop: bool = False
+
+
+def _only(frame: pd.DataFrame, keep: Any = None) -> pd.DataFrame:
+    frame = frame if keep is None else frame[keep]
+    return frame.reset_index(drop=True)
+
+
+def _specs() -> list[tuple[str, Callable[[Any], pd.DataFrame], str, bool]]:
+    def marin(mix):
+        return lambda r: (lambda f: _only(f, f["group"] == mix))(datasets.load_marin_isoflops(r))
+
+    def gadre(name):
+        return lambda r: (lambda f: _only(f, f["group"] == name))(datasets.load_gadre2024(r))
+
+    def pythia(r):
+        f = datasets.load_pythia(r)
+        return _only(f, f["step"] == f["step"].max())
+
+    def datablations(r):
+        f = datasets.load_datablations(r)
+        return _only(f, np.isclose(f["epochs"], 1.0))
+
+    return [
+        ("chinchilla", lambda r: datasets.load_chinchilla(r), "chinchilla", True),
+        ("marin comma", marin("comma"), "chinchilla", True),
+        ("marin dclm", marin("dclm"), "chinchilla", True),
+        ("marin nemotron", marin("nemotron"), "chinchilla", True),
+        ("datablations 1 epoch", datablations, "chinchilla", False),
+        ("gadre c4", gadre("c4_original"), "chinchilla", False),
+        ("gadre rpj", gadre("rpj"), "chinchilla", False),
+        ("gadre rw", gadre("rw_original"), "chinchilla", False),
+        ("pythia final", pythia, "power_law_N", False),
+        ("gemstones cooldown", lambda r: datasets.load_gemstones(r), "chinchilla", False),
+        ("porian rw", lambda r: datasets.load_porian2024(r, dataset="rw"), "chinchilla", True),
+        ("porian owt2", lambda r: datasets.load_porian2024(r, dataset="owt2"), "chinchilla",
+         True),
+    ]
+
+
+def field_sweeps(root: Any = None) -> list[Sweep]:
+    """Every public sweep of the shared data folder, with the law fitted to it.
+
+    Pythia's final checkpoints all saw the same tokens, so their law is a power
+    law in ``N``; every other sweep gets the Chinchilla law.
+    """
+    out = []
+    for name, loader, law, isoflop in _specs():
+        frame = loader(root)
+        keep = [c for c in ("N", "D", "C", "loss", "budget", "N_no_embed")
+                if c in frame.columns]
+        out.append(Sweep(name, frame[keep].reset_index(drop=True), law,
+                         str(frame.attrs.get("source", "")), isoflop))
+    return out
+
+
+def split_sweep(runs: pd.DataFrame, fraction: float = 0.65
+                ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """Runs in the lower ``fraction`` of the log-compute range, the rest, and the cut."""
+    x = np.log10(runs["C"].to_numpy(np.float64))
+    cut = x.min() + fraction * (x.max() - x.min())
+    return (runs[x <= cut].reset_index(drop=True), runs[x > cut].reset_index(drop=True),
+            float(10 ** cut))
+
+
+def _model(sweep_index, e, sd, d, weight, drift, sweep_ids):
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    m = numpyro.sample("m", dist.Normal(0.0, 0.05))
+    s_mu = numpyro.sample("s_mu", dist.HalfNormal(0.05))
+    ell = numpyro.sample("ell", dist.Normal(jnp.log(0.01), 1.5))
+    s_tau = numpyro.sample("s_tau", dist.HalfNormal(1.0))
+    with numpyro.plate("sweeps", sweep_ids.shape[0]):  # a shape: static under jit
+        z = numpyro.sample("z", dist.Normal(0.0, 1.0))
+        w = numpyro.sample("w", dist.Normal(0.0, 1.0))
+    mu = drift * (m + s_mu * z)[sweep_index]  # drift = 0: the scale-only model
+    tau = jnp.exp(ell + s_tau * w)[sweep_index]
+    with numpyro.handlers.mask(mask=weight > 0):  # a left-out sweep's rows are masked
+        numpyro.sample("e", dist.Normal(mu * d, jnp.sqrt(sd ** 2 + (tau * d) ** 2)), obs=e)
+
+
+@lru_cache(maxsize=4)
+def _sampler(chains: int, draws: int, warmup: int) -> Any:
+    """One NUTS sampler per setting: same-shaped data reuse its compilation."""
+    from numpyro.infer import MCMC, NUTS
+
+    return MCMC(NUTS(_model, target_accept_prob=0.95), num_warmup=warmup, num_samples=draws,
+                num_chains=chains, chain_method="sequential", progress_bar=False,
+                jit_model_args=True)
+
+
+def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None = None,
+                    drift: bool = True, seed: int = 0, chains: int = 4, draws: int = 1000, warmup: int = 1000,
+                    provenance: Mapping[str, Any] | None = None) -> FieldPrior:
+    """Hierarchical meta-analysis of held-out errors of several sweeps (NUTS).
+
+    Parameters
+    ----------
+    errors : mapping of sweep name -> DataFrame
+        Columns ``e``, ``sd``, ``d`` (see :func:`bayes_scaling.extrapolation.discrepancy.errors_table`).
+    exclude : str, optional
+        A sweep whose errors are masked out (leave-one-sweep-out; same data
+        shapes, so the sampler is compiled once for all folds).
+    drift : bool, default True
+        ``False`` fits the scale-only model (``mu = 0``), kept for comparison.
+    seed, chains, draws, warmup
+        NUTS settings; every draw flows from ``seed``.
+    provenance : mapping, optional
+        Extra provenance recorded with the prior.
+
+    Returns
+    -------
+    FieldPrior
+    """
+    import jax
+    import jax.numpy as jnp
+
+    names = [k for k, v in errors.items() if len(v)]
+    if len([k for k in names if k != exclude]) < 2:
+        raise ValueError(f"the field prior needs held-out errors of at least 2 sweeps, got "
+                         f"{len([k for k in names if k != exclude])}")
+    table = pd.concat([errors[k].assign(sweep=i, weight=float(k != exclude))
+                       for i, k in enumerate(names)], ignore_index=True)
+    with jax.enable_x64(True):
+        mcmc = _sampler(chains, draws, warmup)
+        mcmc.run(jax.random.PRNGKey(seed), jnp.asarray(table["sweep"].to_numpy()),
+                 *(jnp.asarray(table[c].to_numpy(np.float64))
+                   for c in ("e", "sd", "d", "weight")), float(drift), jnp.arange(len(names)))
+        s = {k: np.asarray(v) for k, v in mcmc.get_samples().items()}
+    if not drift:
+        s["m"], s["s_mu"] = np.zeros_like(s["m"]), np.zeros_like(s["s_mu"])
+    divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
+    names = [k for k in names if k != exclude]
+    info = {"sweeps": names, "held_out_runs": {k: int(len(errors[k])) for k in names},
+            "sampler": f"NUTS {chains} chains x ({warmup} warm-up + {draws} draws), seed {seed}",
+            "divergences": divergences, "model": "drift + scale" if drift else "scale only",
+            **(dict(provenance) if provenance else {})}
+    return FieldPrior(m=s["m"], s_mu=s["s_mu"], ell=s["ell"], s_tau=s["s_tau"],
+                      provenance=info)
+
+
+def holdout_errors(sweep: Sweep, *, fraction: float = 0.65, seed: int = 0, chains: int = 4,
+                   draws: int = 500, warmup: int = 500, **fit_kwargs: Any
+                   ) -> tuple[Any, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Fit a sweep's lower ``fraction`` of log compute; errors on the larger runs.
+
+    Returns
+    -------
+    fit, train, test, errors
+        The plain fit (normal likelihood unless ``fit_kwargs`` say otherwise),
+        the two halves and :func:`bayes_scaling.extrapolation.discrepancy.errors_table` of the
+        held-out runs.
+    """
+
+    train, test, _ = split_sweep(sweep.runs, fraction)
+    fitted = fit_law(train[["N", "D", "C", "loss"]], law=sweep.law, seed=seed, chains=chains,
+                     draws=draws, warmup=warmup, warn=False, **fit_kwargs)
+    return fitted, train, test, errors_table(fitted, test, seed + 7)
+
+
+def protocol_provenance(nuts: Mapping[str, int], seed: int) -> dict[str, Any]:
+    """What a field prior was learnt from, recorded in its data file."""
+    import datetime
+
+    return {"protocol": "each sweep fitted (Bayesian, normal likelihood, default priors) on "
+                        "the runs in the lower 65% of its log-compute range; errors of every "
+                        "larger run; distance in decades of C (of N for single-input laws) "
+                        "beyond the largest fitted run",
+            "fits": f"NUTS {nuts['chains']} chains x ({nuts['warmup']} + {nuts['draws']}), "
+                    f"seed {seed}",
+            "sources": {s.name: s.source for s in field_sweeps()},
+            "created": datetime.date.today().isoformat(),
+            "script": "tools/field_prior.py or benchmarks/extrapolation.py --write-prior"}
+
+
+def write_field_prior(prior: FieldPrior, path: Any = None) -> str:
+    """Write ``prior`` as the package's field prior (or to ``path``); returns the path."""
+    import json
+    from pathlib import Path
+
+
+    path = Path(__file__).parent / "data" / FIELD_PRIOR_FILE if path is None else Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(prior.to_json(), indent=1) + "\n")
+    return str(path)

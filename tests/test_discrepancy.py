@@ -1,0 +1,185 @@
+"""Known-truth tests of the extrapolation discrepancy and the field prior."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.extrapolation import discrepancy as dsc
+from bayes_scaling.extrapolation.field import fit_field_prior, split_sweep
+
+SMALL = {"chains": 2, "draws": 400, "warmup": 400}
+
+# A field prior with known hyperparameters (one "draw" repeated): drift -0.01 +- 0.01 per
+# decade, scale exp(log 0.01) with log-SD 0.5.
+KNOWN = dsc.FieldPrior(m=np.full(10, -0.01), s_mu=np.full(10, 0.01),
+                       ell=np.full(10, np.log(0.01)), s_tau=np.full(10, 0.5))
+
+
+def _iso_runs(budgets, seed, noise=0.006, bend=0.0):
+    design = bs.iso_flop_design(np.asarray(budgets), runs_per_budget=8,
+                                tokens_per_param=(3, 300))
+    runs = bs.simulate("chinchilla", bs.EXAMPLE_TRUTH, N=design["N"], D=design["D"],
+                       noise=noise, seed=seed)
+    runs["loss"] = runs["loss"] * np.exp(-bend * np.log10(runs["C"] / 1e17) ** 2)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def small_fit():
+    return bs.fit(_iso_runs([1e17, 1e18], seed=1), seed=0, warn=False, **SMALL)
+
+
+def test_shipped_field_prior_has_provenance():
+    prior = dsc.load_field_prior()
+    info = prior.provenance
+    assert len(info["sweeps"]) >= 10 and "chinchilla" in info["sweeps"]
+    assert "65%" in info["protocol"] and info["created"]
+    mu, tau = prior.sample(1000, seed=0)
+    assert np.all(tau > 0) and np.all(np.isfinite(mu))
+
+
+def test_discrepancy_is_zero_inside_the_data_for_every_draw():
+    disc = dsc.Discrepancy.from_field(KNOWN, num=500, seed=0)
+    draws = disc.draws(np.array([0.0, 0.0, 1.0, 2.0]), 300, seed=1)
+    assert np.all(draws[:, :2] == 0.0)
+    assert np.std(draws[:, 3]) > np.std(draws[:, 2]) > 0
+
+
+def test_predict_default_adds_the_discrepancy_only_beyond_the_data(small_fit):
+    largest = small_fit.runs.frame.loc[small_fit.runs.frame["C"].idxmax()]
+    n, d = largest["N"] * np.array([0.5, 1.0, 10.0]), largest["D"] * np.array([0.5, 1.0, 10.0])
+    honest = small_fit.predict(N=n, D=d, seed=3)
+    plain = small_fit.predict(N=n, D=d, seed=3, extrapolation="none")
+    np.testing.assert_allclose(honest["decades_beyond"], [0.0, 0.0, 2.0], atol=1e-9)
+    assert (honest["band"] == "predictive + field discrepancy").all()
+    assert (plain["band"] == "plain predictive").all()
+    # Same seed, zero discrepancy inside the data: identical bands there.
+    np.testing.assert_allclose(honest[["pred_lower", "pred_upper"]].iloc[:2],
+                               plain[["pred_lower", "pred_upper"]].iloc[:2])
+    # The curve's credible band never changes.
+    np.testing.assert_allclose(honest[["lower", "upper"]], plain[["lower", "upper"]])
+    width = np.log(honest["pred_upper"] / honest["pred_lower"]).iloc[2]
+    plain_width = np.log(plain["pred_upper"] / plain["pred_lower"]).iloc[2]
+    assert width > plain_width
+    with pytest.raises(ValueError, match="extrapolation must be"):
+        small_fit.predict(N=1e9, D=1e10, extrapolation="gp")
+
+
+def test_update_recovers_a_known_drift_and_scale():
+    """400 fold errors simulated with mu = -0.02, tau = 0.01 per decade: the updated draws
+    centre on the truth (posterior SD of mu here ~0.001, tolerance 0.005)."""
+    rng = np.random.default_rng(0)
+    d = rng.uniform(0.2, 2.0, 400)
+    sd = np.full(400, 0.005)
+    e = -0.02 * d + np.sqrt(sd ** 2 + (0.01 * d) ** 2) * rng.standard_normal(400)
+    wide = dsc.FieldPrior(m=np.zeros(10), s_mu=np.full(10, 0.03), ell=np.full(10, np.log(0.01)),
+                          s_tau=np.full(10, 1.0))
+    disc = dsc.update_with_errors(wide, pd.DataFrame({"e": e, "sd": sd, "d": d}), seed=0,
+                                  num=4000)
+    assert disc.source == "field + own folds"
+    assert abs(np.mean(disc.mu) + 0.02) < 0.005
+    assert 0.005 < np.median(disc.tau) < 0.02
+
+
+def test_correct_law_errors_shrink_the_discrepancy():
+    """Fold errors that are pure predictive noise (a correct law): the update moves the
+    drift to ~0 and the scale below the prior's."""
+    rng = np.random.default_rng(1)
+    d = rng.uniform(0.2, 1.0, 60)
+    sd = np.full(60, 0.006)
+    e = sd * rng.standard_normal(60)
+    disc = dsc.update_with_errors(KNOWN, pd.DataFrame({"e": e, "sd": sd, "d": d}), seed=0)
+    prior_mu, prior_tau = KNOWN.sample(4000, seed=0)
+    assert abs(np.mean(disc.mu)) < abs(np.mean(prior_mu))
+    assert np.median(disc.tau) < np.median(prior_tau)
+
+
+def test_small_sweep_gets_the_field_prior_and_a_note(small_fit):
+    with pytest.warns(dsc.FieldPriorOnlyWarning, match="field prior alone"):
+        calib = dsc.calibrate_discrepancy(small_fit, prior=KNOWN)
+    assert calib.errors is None and "field prior alone" in calib.note
+    table = calib.predict(N=1e10, D=2e11)
+    assert table["band"].item() == "predictive + field discrepancy"
+    assert np.isfinite(table[["pred_lower", "pred_upper"]].to_numpy()).all()
+
+
+def test_field_prior_needs_two_sweeps():
+    with pytest.raises(ValueError, match="at least 2 sweeps"):
+        fit_field_prior({"one": pd.DataFrame({"e": [0.0], "sd": [0.01], "d": [1.0]})})
+
+
+def test_split_sweep_cuts_at_65_percent_of_log_compute():
+    runs = pd.DataFrame({"C": 10.0 ** np.arange(17, 23), "loss": 1.0})
+    train, test, cut = split_sweep(runs)
+    assert cut == pytest.approx(10 ** (17 + 0.65 * 5))
+    assert len(train) == 4 and len(test) == 2
+
+
+@pytest.mark.slow
+def test_field_prior_recovers_known_hyperparameters():
+    """12 simulated sweeps with mu_s ~ N(-0.015, 0.005^2), tau_s = 0.01: the population
+    mean drift is inside its 95% interval and the scale within a factor 2."""
+    rng = np.random.default_rng(5)
+    errors = {}
+    for s in range(12):
+        d = rng.uniform(0.1, 1.5, 40)
+        sd = np.full(40, 0.006)
+        mu = -0.015 + 0.005 * rng.standard_normal()
+        e = mu * d + np.sqrt(sd ** 2 + (0.01 * d) ** 2) * rng.standard_normal(40)
+        errors[f"s{s}"] = pd.DataFrame({"e": e, "sd": sd, "d": d})
+    prior = fit_field_prior(errors, seed=0, chains=2, draws=1000, warmup=1000)
+    lo, hi = np.quantile(prior.m, [0.025, 0.975])
+    assert lo < -0.015 < hi
+    assert 0.005 < np.exp(np.median(prior.ell)) < 0.02
+
+
+def _coverage(bend, seed):
+    runs = _iso_runs(np.geomspace(1e17, 1e22, 11), seed=seed, bend=bend)
+    train, test = runs[runs["C"] <= 1.1e20], runs[runs["C"] > 1.1e20]
+    fit = bs.fit(train, seed=seed, warn=False, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dsc.FieldPriorOnlyWarning)
+        calib = dsc.calibrate_discrepancy(fit, prior=KNOWN, **SMALL)
+    y = test["loss"].to_numpy()
+    out = {}
+    for name, table in (("plain", fit.predict(N=test["N"], D=test["D"], extrapolation="none")),
+                        ("own", calib.predict(N=test["N"], D=test["D"]))):
+        out[name] = float(np.mean((y >= table["pred_lower"]) & (y <= table["pred_upper"])))
+    return out
+
+
+@pytest.mark.slow
+def test_correct_law_keeps_nominal_coverage():
+    """Correct law, 3 data sets x 32 held-out runs: mean 90% coverage stays >= 0.8."""
+    cover = [_coverage(0.0, seed)["own"] for seed in (1, 2, 3)]
+    assert np.mean(cover) >= 0.8, cover
+
+
+@pytest.mark.slow
+def test_bending_truth_recovers_coverage():
+    """Bending truth (larger runs beat the law): plain coverage collapses, the updated
+    discrepancy restores most of it."""
+    cover = [_coverage(0.008, seed) for seed in (1, 2)]
+    plain = np.mean([c["plain"] for c in cover])
+    own = np.mean([c["own"] for c in cover])
+    assert plain < 0.75 and own >= 0.8, cover
+
+
+@pytest.mark.realdata
+def test_field_sweeps_cover_every_shared_sweep():
+    from bayes_scaling.datasets import shared_data_available
+    from bayes_scaling.extrapolation.field import field_sweeps
+
+    if not shared_data_available():
+        pytest.skip("shared data folder not found (../shared/data or $BAYES_SCALING_DATA)")
+    sweeps = {s.name: s for s in field_sweeps()}
+    assert len(sweeps) == 12
+    assert len(sweeps["chinchilla"].runs) == 240 and len(sweeps["pythia final"].runs) == 16
+    assert sweeps["pythia final"].law == "power_law_N"
+    for sweep in sweeps.values():
+        train, test, cut = split_sweep(sweep.runs)
+        assert len(train) >= 10 and len(test) >= 5
+        assert train["C"].max() <= cut < test["C"].min()
