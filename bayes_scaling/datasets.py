@@ -40,6 +40,7 @@ __all__ = [
     "load_chinchilla",
     "load_datablations",
     "load_gadre2024",
+    "load_gemstones",
     "load_marin_isoflops",
     "load_pythia",
     "shared_data_available",
@@ -388,6 +389,62 @@ def load_pythia(root: str | os.PathLike | None = None, *, deduped: bool | None =
     )
 
 
+_GEMSTONES_FILES = {"cooldown": "gemstones/gemstones_cooldown.csv",
+                    "hot": "gemstones/gemstones_hot_constlr_checkpoints.csv"}
+
+
+def load_gemstones(root: str | os.PathLike | None = None, *,
+                   which: Literal["cooldown", "hot"] = "cooldown",
+                   parameters: Literal["total", "non_embedding"] = "total") -> pd.DataFrame:
+    """Gemstones (McLeish et al. 2025): 20-22 width x depth shapes, Dolma validation loss.
+
+    Parameters
+    ----------
+    root : path, optional
+    which : {"cooldown", "hot"}
+        ``"cooldown"``: the loss at the end of each cooled-down branch of the
+        constant-LR trunk (finished schedules; branches of one shape share their
+        trunk). ``"hot"``: trunk checkpoints every ~10B tokens (not annealed,
+        strongly correlated within a run).
+    parameters : {"total", "non_embedding"}
+        ``N`` = ``N`` of the source (input embedding and LM head counted) or
+        ``N_nonembed``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``N``, ``D``, ``C`` (``6 N D`` with the chosen N), ``loss``, ``run`` (model
+        name), ``width``, ``depth``, ``step``, ``N_total``, ``N_no_embed``, ``C_paper``.
+    """
+    if which not in _GEMSTONES_FILES:
+        raise ValueError(f"which must be 'cooldown' or 'hot', got {which!r}")
+    if parameters not in ("total", "non_embedding"):
+        raise ValueError(f"parameters must be 'total' or 'non_embedding', got {parameters!r}")
+    raw, path = _read(root, _GEMSTONES_FILES[which])
+    n_total = raw["N"].astype(np.float64)
+    n_no_embed = raw["N_nonembed"].astype(np.float64)
+    n = n_total if parameters == "total" else n_no_embed
+    d = raw["D"].astype(np.float64)
+    frame = pd.DataFrame({
+        "N": n, "D": d, "C": 6.0 * n * d, "loss": raw["loss"].astype(np.float64),
+        "run": raw["model"].astype(str), "width": raw["width"].astype(np.int64),
+        "depth": raw["depth"].astype(np.int64), "step": raw["step"].astype(np.int64),
+        "N_total": n_total, "N_no_embed": n_no_embed,
+        "C_paper": raw["C_paper"].astype(np.float64),
+    })
+    return _finish(
+        frame, path,
+        source="github.com/mcleish7/gemstone-scaling-laws wandb_dfs (McLeish et al. 2025)",
+        parameter_count="N with untied embedding and LM head" if parameters == "total"
+        else "N_nonembed = N - 2 * 50304 * width",
+        flops_convention="C = 6 N D with the chosen N; C_paper is the repository's count",
+        loss="validation loss on held-out Dolma 1.7, nats per token",
+        license="see ../shared/data/README.md",
+        notes=("ends of cooled-down branches of a constant-LR trunk" if which == "cooldown"
+               else "constant-LR trunk checkpoints, not annealed; correlated within a run"),
+    )
+
+
 #: Loader of each shared data set by name.
 LOADERS: dict[str, Callable[..., pd.DataFrame]] = {
     "chinchilla": load_chinchilla,
@@ -395,4 +452,5 @@ LOADERS: dict[str, Callable[..., pd.DataFrame]] = {
     "datablations": load_datablations,
     "gadre2024": load_gadre2024,
     "pythia": load_pythia,
+    "gemstones": load_gemstones,
 }

@@ -84,7 +84,8 @@ def test_chinchilla_loader_on_a_synthetic_copy(tmp_path, monkeypatch):
 
 
 def test_loader_registry():
-    assert set(LOADERS) == {"chinchilla", "marin_isoflops", "datablations", "gadre2024", "pythia"}
+    assert set(LOADERS) == {"chinchilla", "marin_isoflops", "datablations", "gadre2024", "pythia",
+                            "gemstones"}
     assert all(callable(f) for f in LOADERS.values())
 
 
@@ -118,6 +119,8 @@ def _check_canonical(frame: pd.DataFrame, *, six_nd: bool = True) -> None:
         ("gadre2024", {}, 104),
         ("pythia", {}, 16 * 26),
         ("pythia", {"deduped": True}, 8 * 26),
+        ("gemstones", {}, 199),
+        ("gemstones", {"which": "hot"}, 770),
     ],
 )
 @pytest.mark.realdata
