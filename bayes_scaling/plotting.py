@@ -276,7 +276,7 @@ def plot_loss_vs_compute(
 
     Examples
     --------
-    >>> ax = plot_loss_vs_compute(fit, targets=[1e23])  # doctest: +SKIP
+    >>> ax = plot_loss_vs_compute(fit, targets=[1e23])
     """
     ax = _axes(ax)
     runs = fit.runs.frame
@@ -914,7 +914,8 @@ def plot(fit: ScalingFit, kind: str = "loss", **kwargs: Any) -> Any:
 
     Examples
     --------
-    >>> plot(fit, kind="frontier", C_range=(1e19, 1e25))  # doctest: +SKIP
+    >>> plot(fit, kind="frontier", C_range=(1e19, 1e25))
+    <Figure size ...>
     """
     try:
         func = KINDS[kind]

@@ -499,9 +499,12 @@ def prior_predictive(
 
     Examples
     --------
-    >>> pp = prior_predictive("chinchilla", bs.example_runs(),           # doctest: +SKIP
+    >>> import bayes_scaling as bs
+    >>> pp = prior_predictive("chinchilla", bs.example_runs(),
     ...                       priors="literature:chinchilla")
-    >>> pp.bands()[["C", "loss", "lower", "upper"]]                    # doctest: +SKIP
+    >>> pp.bands()[["C", "loss", "lower", "upper"]]
+    C loss lower upper
+    0 6.000000e+18 ...
     """
     from numpyro import handlers
     from numpyro.infer import Predictive
