@@ -31,10 +31,11 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def _build(out: Path, *, execute: bool) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q",
-               str(DOCS), str(out)]
+    # -E: read every page again (executed notebooks come from myst-nb's cache).
+    command = [sys.executable, "-m", "sphinx", "-E", "-b", "html", "-W", "--keep-going", "-n",
+               "-q", str(DOCS), str(out)]
     if not execute:
-        command[4:4] = ["-E", "-D", "nb_execution_mode=off"]
+        command[4:4] = ["-D", "nb_execution_mode=off"]
     return subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=ROOT)
 
 
