@@ -130,7 +130,8 @@ def _cmd_report(args: argparse.Namespace) -> None:
           file=sys.stderr, flush=True)
     path = write_report(args.runs, out=args.out, budgets=args.budgets, law=args.law,
                         likelihood=args.likelihood, chains=args.chains, draws=args.draws,
-                        warmup=args.warmup, seed=args.seed, flops_factor=args.flops_factor)
+                        warmup=args.warmup, seed=args.seed, flops_factor=args.flops_factor,
+                        calibrate=args.calibrate)
     print(f"wrote {path}")
 
 
@@ -186,6 +187,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--flops-factor", type=float, default=6.0)
+    p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                   help="skip the leave-future-out refits that widen the extrapolation bands")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("example", help="write the bundled simulated example runs to a CSV")

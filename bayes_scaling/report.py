@@ -7,7 +7,8 @@ with every figure embedded as a base64 PNG, so it can be mailed or attached as i
 1. the data summary and the rows left out (and why);
 2. the posterior table with the sampler diagnostics and what to do about them;
 3. loss against compute with credible and predictive bands, extrapolated to the
-   largest requested budget;
+   largest requested budget, and the predicted loss at each budget with the
+   extrapolation term learnt by leave-future-out refits;
 4. the compute-optimal allocation at the requested budgets and the frontier figure;
 5. residual and outlier checks (posterior-predictive p-values, Pareto k, regime tests);
 6. the exact command (and the Python call) that reproduces the report.
@@ -28,7 +29,7 @@ import platform
 import shlex
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ class ReportInputs:
     warmup: int = 1000
     seed: int = 0
     flops_factor: float = 6.0
-    extras: dict[str, Any] = field(default_factory=dict)
+    calibrate: bool = True
 
     def command(self) -> str:
         """The ``bayes-scaling report`` command line that reproduces the report."""
@@ -81,6 +82,8 @@ class ReportInputs:
                  "--chains", str(self.chains), "--draws", str(self.draws),
                  "--warmup", str(self.warmup), "--seed", str(self.seed),
                  "--flops-factor", f"{self.flops_factor:g}"]
+        if not self.calibrate:
+            parts.append("--no-calibrate")
         return " ".join(shlex.quote(p) for p in parts)
 
     def python_call(self) -> str:
@@ -91,7 +94,7 @@ class ReportInputs:
                 f"             law={self.law!r}, likelihood={self.likelihood!r}, "
                 f"chains={self.chains}, draws={self.draws},\n"
                 f"             warmup={self.warmup}, seed={self.seed}, "
-                f"flops_factor={self.flops_factor:g})")
+                f"flops_factor={self.flops_factor:g}, calibrate={self.calibrate})")
 
 
 def screen_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -219,6 +222,41 @@ def _diagnostics_html(numbers: dict[str, Any], messages: list[str], chains: int)
     return "\n".join(parts)
 
 
+def _predictions_html(result: Any, inputs: ReportInputs, budgets: np.ndarray) -> str:
+    """Loss at the budgets (compute-optimal sizes), with the extrapolation term if asked."""
+    if {"N", "D"} <= set(result.law.inputs):
+        alloc = result.optimal_allocation(C=budgets)
+        sizes = {"N": alloc["N_opt"].to_numpy(), "D": alloc["D_opt"].to_numpy()}
+        where = "at the posterior-median compute-optimal N and D of each budget"
+    else:
+        sizes, where = {"C": budgets}, "at each budget"
+    note = ("These bands know parameter uncertainty and run noise only, not that the law "
+            "may bend beyond the data (rerun without --no-calibrate for that).")
+    if inputs.calibrate:
+        from .extrapolation import calibrate_extrapolation
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                calib = calibrate_extrapolation(
+                    result, chains=min(2, inputs.chains), draws=min(500, inputs.draws),
+                    warmup=min(500, inputs.warmup), seed=inputs.seed)
+            table = calib.predict(**sizes)
+            lo, hi = calib.tau_interval
+            note = (f"Predictive bands include the extrapolation term learnt by "
+                    f"{len(calib.folds)} leave-future-out refits (calibrate_extrapolation): "
+                    f"an extra log-loss SD of {calib.tau:.3g} per decade of compute beyond "
+                    f"the largest run (95% interval {lo:.3g} to {hi:.3g}).")
+        except (ValueError, RunsTableError) as error:
+            table = result.predict(**sizes)
+            note = f"No extrapolation calibration ({error}); bands as fitted. " + note
+    else:
+        table = result.predict(**sizes)
+    table.insert(0, "budget", budgets)
+    return "\n".join([_table_html(table, index=False, caption="predicted loss at the budgets"),
+                      _paragraph(f"Predictions {where}. {note}", "note")])
+
+
 def _sections(inputs: ReportInputs, raw: pd.DataFrame, kept: pd.DataFrame,
               rejected: pd.DataFrame) -> list[tuple[str, str]]:
     """Fit, check and render; returns ``(title, html)`` per section."""
@@ -260,18 +298,17 @@ def _sections(inputs: ReportInputs, raw: pd.DataFrame, kept: pd.DataFrame,
         "<h3>Sampler diagnostics</h3>",
         _diagnostics_html(numbers, messages, inputs.chains)])))
 
-    # 3. loss vs compute
+    # 3. loss vs compute, with predictions at the budgets
     budgets = np.asarray(inputs.budgets, dtype=np.float64)
     c_max = max(float(budgets.max()), 10.0 * float(runs["C"].max()))
-    loss_fig = _figure_html(plot_loss_vs_compute(result, C_max=c_max, seed=inputs.seed),
-                            "loss against compute")
+    loss_fig = _figure_html(plot_loss_vs_compute(result, C_max=c_max, targets=budgets,
+                                                 seed=inputs.seed), "loss against compute")
     sections.append(("Loss against compute", "\n".join([
         _paragraph("Posterior median of the compute-optimal frontier with 50% and 90% "
-                   "credible bands; the shaded region is extrapolation beyond the largest "
-                   "fitted run. These bands know parameter uncertainty and run noise, not "
-                   "that the law itself may bend beyond the data: for that, use "
-                   "bayes_scaling.calibrate_extrapolation."),
-        loss_fig])))
+                   "credible bands, and the predicted loss at each budget (thick bar: "
+                   "credible interval of the curve; thin bar: predictive interval of one new "
+                   "run). The shaded region is extrapolation beyond the largest fitted run."),
+        loss_fig, _predictions_html(result, inputs, budgets)])))
 
     # 4. allocation
     alloc_parts = []
@@ -329,6 +366,7 @@ def write_report(
     warmup: int = 1000,
     seed: int = 0,
     flops_factor: float = 6.0,
+    calibrate: bool = True,
 ) -> Path:
     """Fit ``runs`` and write a self-contained HTML report to ``out``.
 
@@ -343,6 +381,10 @@ def write_report(
         Compute budgets (FLOPs) of the allocation table and the figures' range.
     law, likelihood, chains, draws, warmup, seed, flops_factor
         As in :func:`bayes_scaling.fit`.
+    calibrate : bool, default True
+        Widen the predictive bands at the budgets by the extrapolation error learnt
+        from leave-future-out refits (:func:`bayes_scaling.calibrate_extrapolation`;
+        a few short refits).
 
     Returns
     -------
@@ -357,7 +399,7 @@ def write_report(
     matplotlib.use("Agg")
     inputs = ReportInputs(runs=str(runs), out=str(out), budgets=budgets, law=str(law),
                           likelihood=likelihood, chains=chains, draws=draws, warmup=warmup,
-                          seed=seed, flops_factor=flops_factor)
+                          seed=seed, flops_factor=flops_factor, calibrate=calibrate)
     raw = _read_path(runs)
     kept, rejected = screen_runs(raw)
     sections = _sections(inputs, raw, kept, rejected)

@@ -91,8 +91,8 @@ def test_report_has_every_section_and_table(report):
                              "Reproduce"]
     # ranges, rejected rows, posterior, diagnostics, allocation, regime tests (+ flagged runs)
     assert page.tables >= 6
-    for caption in ("rejected rows", "posterior summary", "compute-optimal allocation",
-                    "regime tests"):
+    for caption in ("rejected rows", "posterior summary", "predicted loss at the budgets",
+                    "compute-optimal allocation", "regime tests"):
         assert f"<caption>{caption}</caption>" in text
     assert "2 rows left out" in text and "not positive" in text and "missing" in text
     assert "r_hat" in text and "ess_bulk" in text and "divergent transitions" in text
@@ -105,6 +105,19 @@ def test_report_allocation_lists_the_budgets(report):
     assert list(table["C"]) == [1e22, 1e24]
     assert (table["N_opt_lower"] < table["N_opt"]).all()
     assert (table["N_opt"] < table["N_opt_upper"]).all()
+
+
+def test_report_predictions_carry_the_extrapolation_term(report):
+    _, text, page = report
+    header, *rows = page.cells["predicted loss at the budgets"]
+    table = pd.DataFrame(rows, columns=header).astype(float)
+    assert list(table["budget"]) == [1e22, 1e24]
+    assert (table["pred_lower"] <= table["lower"]).all()
+    assert (table["upper"] <= table["pred_upper"]).all()
+    # Further beyond the data, more extrapolation error.
+    assert table["decades_beyond"].is_monotonic_increasing
+    assert (table["extrapolation_sd"] >= 0).all()
+    assert "leave-future-out refits" in text
 
 
 def test_report_images_are_embedded_and_decode(report):
