@@ -6,12 +6,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: demo test test-seeds test-slow bench lint notebooks clean
+.PHONY: demo test test-seeds test-slow bench lint notebooks docs wheel-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m pip install -q -e '.[dev,bench,docs]'
 	touch $(STAMP)
 
 # The benchmark's comparison row needs PyMC + nutpie: not a dependency of the library.
@@ -36,8 +36,29 @@ test-slow: $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench_fit.py
 
+# The documentation site, notebooks executed (myst-nb cache: only changed ones re-run),
+# warnings and broken cross-references as errors. Open docs/_build/html/index.html.
+docs: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m sphinx -b html -W --keep-going -n docs docs/_build/html
+
+# Build a wheel, install it into a fresh venv (no checkout on its path) and run the
+# example there: what a user of the released package gets. PYTHON=python3.11 checks 3.11.
+WHEEL_DIR := build/wheel-check
+wheel-check: $(STAMP)
+	rm -rf $(WHEEL_DIR)
+	$(BIN)/python -m pip wheel -q --no-deps -w $(WHEEL_DIR)/dist .
+	$(PYTHON) -m venv $(WHEEL_DIR)/venv
+	$(WHEEL_DIR)/venv/bin/python -m pip install -q $(WHEEL_DIR)/dist/*.whl
+	cd $(WHEEL_DIR) && MPLBACKEND=Agg ./venv/bin/python -c "import bayes_scaling, sys; \
+	    assert 'site-packages' in bayes_scaling.__file__, bayes_scaling.__file__"
+	cd $(WHEEL_DIR) && MPLBACKEND=Agg ./venv/bin/python -m bayes_scaling.demo --out demo_output
+	cd $(WHEEL_DIR) && ./venv/bin/bayes-scaling example runs.csv
+	cd $(WHEEL_DIR) && MPLBACKEND=Agg ./venv/bin/bayes-scaling report runs.csv --out report.html \
+	    --chains 2 --draws 200 --warmup 200
+	@echo "wheel-check: the wheel installs and runs the example ($(WHEEL_DIR))"
+
 lint: $(STAMP)
 	$(BIN)/ruff check bayes_scaling tests benchmarks
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) demo_output .pytest_cache docs/_build docs/generated build

@@ -65,6 +65,7 @@ from .inference import diagnostics  # noqa: E402, F401  (bs.diagnostics, as befo
 from .inference.nuts import SamplerConfig  # noqa: E402
 from .extrapolation.discrepancy import DiscrepancyCalibration, calibrate_discrepancy  # noqa: E402
 from .models.discrepancy import Discrepancy, FieldPriorOnlyWarning, load_field_prior  # noqa: E402
+from .results.base import PosteriorResults  # noqa: E402
 from .laws import (  # noqa: E402
     BrokenPowerLaw,
     Chinchilla,
@@ -114,7 +115,7 @@ __all__ = [
     # analyses
     "compare_models", "Crossover", "compare_laws", "stacked_predict", "compare_conventions",
     "power_law_regime", "RegimeReport", "calibrate_extrapolation", "ExtrapolationCalibration",
-    "calibrate_discrepancy", "DiscrepancyCalibration", "Discrepancy", "load_field_prior",
+    "PosteriorResults", "calibrate_discrepancy", "DiscrepancyCalibration", "Discrepancy", "load_field_prior",
     "run_sbc", "SBCResult", "suggest_runs", "interval_check", "RunPlan", "IntervalCheck",
     "epochs_worth", "optimal_allocation_constrained", "EpochsWorth",
     "inference_aware_allocation",

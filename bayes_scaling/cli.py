@@ -1,4 +1,4 @@
-"""Command line: ``bayes-scaling fit|predict|allocate|plot|example``.
+"""Command line: ``bayes-scaling fit|predict|allocate|plot|report|example``.
 
 Errors print as one line (``bayes-scaling: error: ...``) with exit status 2.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 from .models.simulation import example_runs
 from .plots.groups import plot_group_effects
 from .plots.plotting import plot_loss_vs_compute
+from .report import write_report
 from .results.scaling_fit import fit, load
 
 __all__ = ["main"]
@@ -115,6 +116,24 @@ def _cmd_plot(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _budgets(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"budgets must be comma-separated FLOPs, got {text!r}") from None
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    print(f"fitting the {args.law} law to {args.runs} and writing {args.out} ...",
+          file=sys.stderr, flush=True)
+    path = write_report(args.runs, out=args.out, budgets=args.budgets, law=args.law,
+                        likelihood=args.likelihood, chains=args.chains, draws=args.draws,
+                        warmup=args.warmup, seed=args.seed, flops_factor=args.flops_factor,
+                        calibrate=args.calibrate)
+    print(f"wrote {path}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bayes-scaling",
                                      description="Bayesian fits of neural scaling laws.")
@@ -157,6 +176,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default: the fit directory)")
     p.add_argument("--dpi", type=int, default=150)
     p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("report", help="fit and write a self-contained HTML report")
+    p.add_argument("runs", help="runs table (columns N, D, C (any two), loss)")
+    p.add_argument("--out", default="report.html", help="HTML file to write")
+    p.add_argument("--budgets", type=_budgets, default=[1e22, 1e24],
+                   help="comma-separated compute budgets in FLOPs, e.g. 1e22,1e24")
+    p.add_argument("--law", default="chinchilla")
+    p.add_argument("--likelihood", default="normal", choices=["normal", "student_t"])
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--flops-factor", type=float, default=6.0)
+    p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                   help="skip the leave-future-out refits that widen the extrapolation bands")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("example", help="write the bundled simulated example runs to a CSV")
     p.add_argument("out")

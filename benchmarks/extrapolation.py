@@ -35,7 +35,7 @@ import bayes_scaling  # noqa: F401  (before JAX starts: host devices)
 from bayes_scaling.extrapolation import discrepancy as dsc
 from bayes_scaling.extrapolation import field
 from bayes_scaling.classical import _cluster_budgets, _parabola_vertex, fit_approach3
-from bayes_scaling.datasets import shared_data_available
+from bayes_scaling.data.datasets import shared_data_available
 from bayes_scaling.extrapolation import calibrate_extrapolation
 
 ROOT = Path(__file__).resolve().parent.parent

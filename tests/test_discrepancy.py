@@ -170,7 +170,7 @@ def test_bending_truth_recovers_coverage():
 
 @pytest.mark.realdata
 def test_field_sweeps_cover_every_shared_sweep():
-    from bayes_scaling.datasets import shared_data_available
+    from bayes_scaling.data.datasets import shared_data_available
     from bayes_scaling.extrapolation.field import field_sweeps
 
     if not shared_data_available():

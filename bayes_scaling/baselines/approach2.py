@@ -240,7 +240,7 @@ def fit_approach2(
     budget_rtol : float, default 0.1
     on_bad_budget : {"raise", "skip"}
         A budget without an interior minimum (or with fewer than 3 distinct model
-        sizes) raises :class:`NoInteriorMinimumError`, or is left out and marked
+        sizes) raises ``NoInteriorMinimumError``, or is left out and marked
         in ``budgets``.
     num_bootstrap : int, default 0
         Replicates resampling runs with replacement *within each budget*. A budget

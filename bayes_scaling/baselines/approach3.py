@@ -192,7 +192,7 @@ def fit_approach3(
         Needs ``N``, ``D`` (or two of N, D, C) and ``loss``. Not modified.
     grid : {"default", "full"} or array of shape (S, 5) or DataFrame
         Starting points, columns ``(a, b, e, alpha, beta)``; see
-        :func:`approach3_grid`. ``"full"`` is the 4,500-point grid of Hoffmann et al.
+        ``approach3_grid``. ``"full"`` is the 4,500-point grid of Hoffmann et al.
     huber_delta : float, default 1e-3
     num_bootstrap : int, default 0
         Bootstrap replicates (runs resampled with replacement, as multinomial

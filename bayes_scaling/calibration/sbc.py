@@ -22,7 +22,7 @@ wide) or tilted (biased) point at the failure; a chi-square test over rank bins
 and binomial error bars on the coverage quantify it.
 
 The priors are made explicit: the law's default priors are evaluated once for
-the fixed design (:func:`sbc_priors`) and given to *both* the simulation and
+the fixed design (``sbc_priors``) and given to *both* the simulation and
 every fit, so the fit's prior equals the generating prior exactly (the default
 priors otherwise adapt to each data set's losses, which SBC does not allow).
 Prior draws whose tables are absurd (a loss above ``max_loss`` or not finite)
@@ -112,7 +112,7 @@ class SBCResult:
     num_ranks : int
         ``L``: thinned draws per fit, so ranks take ``L + 1`` values.
     diagnostics : DataFrame
-        Per-fit sampler diagnostics (:attr:`FitBatch.diagnostics`).
+        Per-fit sampler diagnostics (``FitBatch.diagnostics``).
     num_rejected : int
         Prior draws rejected as absurd before ``len(truths)`` were kept.
     settings : dict
@@ -387,11 +387,11 @@ def run_sbc(
     num_simulations : int
         Simulated data sets (after rejection of absurd prior draws).
     design : DataFrame, optional
-        The runs' inputs and reference losses (default :func:`sbc_design`).
+        The runs' inputs and reference losses (default ``sbc_design``).
     likelihood : {"normal", "student_t"}
         Used to simulate and to fit.
     priors : mapping, optional
-        Overrides of sampled sites for simulation *and* fit (see :func:`sbc_priors`).
+        Overrides of sampled sites for simulation *and* fit (see ``sbc_priors``).
     fit_priors : mapping, optional
         Overrides for the fit only: a deliberately wrong method for negative
         controls, e.g. ``{"sigma": dist.LogNormal(jnp.log(0.002), 0.01)}`` when

@@ -454,7 +454,7 @@ def compare_models(
     ``log_loss`` over dimension ``run``) goes through :func:`arviz_stats.loo`;
     the ranking is :func:`arviz_stats.compare`. Runs whose Pareto-k exceeds the
     sample-size-dependent threshold (``min(1 - 1/log10(S), 0.7)``; the one rule of
-    :func:`bayes_scaling.compare.loo.loo_compare`, shared with ``compare_laws``) make that
+    ``bayes_scaling.compare.loo.loo_compare``, shared with ``compare_laws``) make that
     fit's ELPD unreliable: a :class:`ParetoKWarning` names the fit and the count
     (refit with ``likelihood="student_t"`` or check those runs).
 

@@ -410,7 +410,7 @@ def load_gemstones(root: str | os.PathLike | None = None, *,
     -------
     pandas.DataFrame
         ``N``, ``D``, ``C``, ``loss``, ``run`` (model shape), ``width``, ``depth``,
-        ``N_total``, ``N_no_embed``.
+        ``step``, ``N_total``, ``N_no_embed``, ``C_paper`` (the source's FLOPs).
     """
     files = {"cooldown": "gemstones/gemstones_cooldown.csv",
              "hot": "gemstones/gemstones_hot_constlr_checkpoints.csv"}
@@ -423,9 +423,13 @@ def load_gemstones(root: str | os.PathLike | None = None, *,
     n_no_embed = raw["N_nonembed"].astype(np.float64)
     n = n_total if parameters == "total" else n_no_embed
     d = raw["D"].astype(np.float64)
-    frame = pd.DataFrame({"N": n, "D": d, "C": 6.0 * n * d, "loss": raw["loss"],
-                          "run": raw["model"].astype(str), "width": raw["width"],
-                          "depth": raw["depth"], "N_total": n_total, "N_no_embed": n_no_embed})
+    frame = pd.DataFrame({
+        "N": n, "D": d, "C": 6.0 * n * d, "loss": raw["loss"].astype(np.float64),
+        "run": raw["model"].astype(str), "width": raw["width"].astype(np.int64),
+        "depth": raw["depth"].astype(np.int64), "step": raw["step"].astype(np.int64),
+        "N_total": n_total, "N_no_embed": n_no_embed,
+        "C_paper": raw["C_paper"].astype(np.float64),
+    })
     return _finish(
         frame, path,
         source="McLeish et al. (2025), github.com/mcleish7/gemstone-scaling-laws wandb_dfs/",

@@ -29,14 +29,14 @@ class Chinchilla(Law):
 
     Sampled sites (defaults; override any of them, or ``A``/``B`` directly):
 
-    ========== ===================================================================
-    ``E``       ``Uniform(0, min observed loss)``
-    ``alpha``   ``LogNormal(log 0.3, 0.5)``
-    ``beta``    ``LogNormal(log 0.3, 0.5)``
-    ``log_A_c`` ``Normal(log(loss_c / 4), 1.5)``: log of ``A / N0^alpha``, the
-                N-term at the design's central model size ``N0``
-    ``log_B_c`` same for the D-term at the central token count ``D0``
-    ========== ===================================================================
+    =========== ===================================================================
+    ``E``        ``Uniform(0, min observed loss)``
+    ``alpha``    ``LogNormal(log 0.3, 0.5)``
+    ``beta``     ``LogNormal(log 0.3, 0.5)``
+    ``log_A_c``  ``Normal(log(loss_c / 4), 1.5)``: log of ``A / N0^alpha``, the
+                 N-term at the design's central model size ``N0``
+    ``log_B_c``  same for the D-term at the central token count ``D0``
+    =========== ===================================================================
 
     ``loss_c`` is the geometric mean observed loss. Centring the offsets removes
     most of the (A, alpha) and (B, beta) correlation that makes raw

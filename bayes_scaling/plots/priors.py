@@ -58,11 +58,13 @@ def plot_prior_predictive(
 
     Examples
     --------
-    >>> from bayes_scaling.priors import prior_predictive                 # doctest: +SKIP
-    >>> runs = bs.example_runs()                                          # doctest: +SKIP
+    >>> import bayes_scaling as bs
+    >>> from bayes_scaling import prior_predictive
+    >>> runs = bs.example_runs()
     >>> plot_prior_predictive({"default": prior_predictive("chinchilla", runs),
     ...                        "literature": prior_predictive(
     ...                            "chinchilla", runs, priors="literature:chinchilla")})
+    <Axes: ...>
     """
     items = dict(pp) if isinstance(pp, Mapping) else {"prior": pp}
     if not items or not all(isinstance(v, PriorPredictive) for v in items.values()):

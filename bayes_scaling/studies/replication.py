@@ -3,7 +3,7 @@
 The functions here compute the tables of ``benchmarks/real_data.py``,
 ``notebooks/chinchilla_replication.ipynb`` and ``tests/test_replication.py``,
 so the three agree by construction. All of them read the public tables in the
-shared data folder through :mod:`bayes_scaling.datasets`.
+shared data folder through :mod:`bayes_scaling.data.datasets`.
 
 * :func:`fit_chinchilla` fits the digitised Chinchilla runs (Besiroglu et al.
   2024; 240 runs after dropping the 5 highest-loss ones) three ways: the
@@ -128,7 +128,7 @@ def fit_chinchilla(
     Parameters
     ----------
     runs : DataFrame, optional
-        Default: :func:`bayes_scaling.datasets.load_chinchilla` (240 runs).
+        Default: :func:`bayes_scaling.data.datasets.load_chinchilla` (240 runs).
     seed : int
         Seed of the NUTS fits and of the bootstrap resampling.
     num_bootstrap : int
@@ -392,7 +392,7 @@ def fit_shared_datasets(
     Parameters
     ----------
     root : path, optional
-        Data folder (see :func:`bayes_scaling.datasets.data_root`).
+        Data folder (see :func:`bayes_scaling.data.datasets.data_root`).
     likelihood : {"normal", "student_t"}
     seed, chains, draws, warmup
         NUTS settings.
