@@ -183,15 +183,17 @@ class LearningCurveFit(ScalingFit):
 
     def predict(self, N: Any = None, D: Any = None, C: Any = None, *,  # noqa: N803
                 level: float | None = None, seed: int | None = None, group: str | None = None,
-                run: str | None = None) -> pd.DataFrame:
+                run: str | None = None, extrapolation: Any = "field") -> pd.DataFrame:
         """Loss of a new run (default) or, with ``run=label``, of a fitted run continued.
 
         Columns as in :meth:`ScalingFit.predict`. For a new run the curve band is the
-        law's and the predictive band adds ``tau`` and ``sigma``; for a fitted run both
-        include its posterior effect ``u_i`` and the predictive band adds ``sigma``.
+        law's and the predictive band adds ``tau`` and ``sigma`` (and, beyond the data,
+        the ``extrapolation`` discrepancy of :meth:`ScalingFit.predict`); for a fitted
+        run both include its posterior effect ``u_i`` and the predictive band adds ``sigma``.
         """
         if run is None:
-            return super().predict(N, D, C, level=level, seed=seed, group=group)
+            return super().predict(N, D, C, level=level, seed=seed, group=group,
+                                   extrapolation=extrapolation)
         if str(run) not in self.run_labels:
             raise ValueError(f"unknown run {run!r}; this fit has runs {list(self.run_labels)}")
         level = self.level if level is None else level
