@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .buckets import bucket_size, pad_model_kwargs
 from .diagnostics import checked_names, sampling_numbers
 from .fit import DEFAULT_LEVEL, ScalingFit, _assemble, _check_options, _check_priors, _prepare
 from .inference import SamplerConfig, run_nuts_batched
@@ -121,8 +122,9 @@ def fit_many(
     Parameters
     ----------
     tables : sequence of DataFrame, path or RunsTable
-        Each is validated as in :func:`bayes_scaling.fit`. Tables of equal
-        length share one compiled sampler.
+        Each is validated as in :func:`bayes_scaling.fit`. Tables padded to
+        the same bucket size (:mod:`bayes_scaling.buckets`) share one compiled
+        sampler.
     law, likelihood, priors, chains, draws, warmup, level, flops_factor, columns,
     dense_mass, target_accept, max_tree_depth
         As in :func:`bayes_scaling.fit` (the same settings for every table);
@@ -154,22 +156,23 @@ def fit_many(
     prepared = [_prepare(t, law, likelihood, priors, flops_factor, columns) for t in tables]
     model = build_model(law, likelihood)
     base_key = jax.random.PRNGKey(seed)
-    by_size: dict[int, list[int]] = defaultdict(list)
+    by_size: dict[int, list[int]] = defaultdict(list)  # by bucket: mixed sizes share programs
     for i, (runs, _, _) in enumerate(prepared):
-        by_size[runs.num_runs].append(i)
+        by_size[bucket_size(runs.num_runs)].append(i)
     devices = jax.local_device_count()
     step = max(devices, batch_size - batch_size % devices)
     results: dict[int, tuple[dict, dict]] = {}
     start = time.perf_counter()
     with jax.enable_x64(True):
-        for indices in by_size.values():
+        for padded_size, indices in by_size.items():
             # Every call has a full chunk (a multiple of the device count), padding the
             # last with repeats, so each table size compiles once.
             size = step if len(indices) > step else -(-len(indices) // devices) * devices
             for lo in range(0, len(indices), size):
                 chunk = indices[lo:lo + size]
                 padded = chunk + [chunk[-1]] * (size - len(chunk))
-                kwargs = _stack([prepared[i][2] for i in padded])
+                kwargs = _stack([pad_model_kwargs(prepared[i][2], prepared[i][0].num_runs,
+                                                  padded_size) for i in padded])
                 keys = jnp.stack([jax.random.fold_in(base_key, i) for i in padded])
                 out = run_nuts_batched(model, kwargs, config, keys)
                 for j, i in enumerate(chunk):

@@ -155,7 +155,8 @@ def outlier_report(
     cdf = _conditional_cdf(fit, log_mean)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # arviz warns on high k; we report k per run
-        loo = azs.loo(fit.posterior, pointwise=True, var_name="log_loss")
+        loo = azs.loo(fit.log_likelihood_tree() if hasattr(fit, "log_likelihood_tree")
+                      else fit.posterior, pointwise=True, var_name="log_loss")
     pareto_k = np.asarray(loo.pareto_k.transpose("run").values, dtype=np.float64)
     log_w = np.asarray(loo.log_weights.transpose("chain", "draw", "run").values,
                        dtype=np.float64).reshape(-1, fit.runs.num_runs)

@@ -447,6 +447,13 @@ def group_effects(
 
 
 # ------------------------------------------------------------------- model choice
+def _with_log_likelihood(fit: Any) -> Any:
+    """The fit's DataTree with its pointwise log-likelihood (computed on demand when it can be)."""
+    if hasattr(fit, "log_likelihood_tree"):
+        return fit.log_likelihood_tree()
+    return fit.posterior
+
+
 def compare_models(
     fits: Mapping[str, ScalingFit], *, method: str = "stacking"
 ) -> pd.DataFrame:
@@ -485,7 +492,7 @@ def compare_models(
     names = list(fits)
     observed = None
     for name in names:
-        tree = fits[name].posterior
+        tree = _with_log_likelihood(fits[name])
         if "log_likelihood" not in tree.children:
             raise ValueError(f"fit {name!r} has no log_likelihood group")
         values = np.asarray(tree["observed_data"]["log_loss"].values)
@@ -499,7 +506,7 @@ def compare_models(
     for name in names:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # replaced by one ParetoKWarning below
-            elpd = azs.loo(fits[name].posterior, pointwise=True, var_name="log_loss")
+            elpd = azs.loo(_with_log_likelihood(fits[name]), pointwise=True, var_name="log_loss")
         k = np.asarray(elpd.pareto_k.values)
         high[name] = (int(np.sum(k > elpd.good_k)), float(np.max(k)))
         if high[name][0]:

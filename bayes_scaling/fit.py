@@ -34,6 +34,7 @@ from numpyro.infer import log_likelihood as numpyro_log_likelihood
 from . import diagnostics
 from .allocation import log_optimal_allocation
 from .data import RunsTable, load_runs
+from .buckets import pad_model_kwargs
 from .groups import GroupStructure, check_group_priors, group_model_kwargs, resolve_groups
 from .inference import SamplerConfig, arviz_sample_stats, run_nuts
 from .laws import Design, Law, get_law
@@ -83,7 +84,8 @@ def _check_priors(law: Law, likelihood: str, priors: Mapping[str, Any] | None,
 
 
 def _log_inputs(law: Law, runs: RunsTable) -> dict[str, jax.Array]:
-    return {name: jnp.log(jnp.asarray(runs.column(name))) for name in law.inputs}
+    # np.log, not jnp.log: an eager JAX op compiles a program for every new table size.
+    return {name: jnp.asarray(np.log(runs.column(name))) for name in law.inputs}
 
 
 def _complete_sizes(
@@ -155,8 +157,9 @@ class ScalingFit:
     design : Design
         Centres of the parameterisation and prior scales.
     posterior : xarray.DataTree
-        ArviZ-convention results (posterior, sample_stats, log_likelihood,
-        observed_data, constant_data).
+        ArviZ-convention results (posterior, sample_stats, observed_data,
+        constant_data; ``log_likelihood`` only when fitted with
+        ``log_likelihood=True``: see :meth:`log_likelihood_tree`).
     seed : int
     level : float
         Default interval mass of summaries and predictions.
@@ -174,6 +177,39 @@ class ScalingFit:
     level: float = DEFAULT_LEVEL
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     groups: GroupStructure | None = None
+    # Values computed on demand (the pointwise log-likelihood); not part of the fit's identity.
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    # ------------------------------------------------------- log-likelihood
+    def log_likelihood(self) -> np.ndarray:
+        """Pointwise log-likelihood, shape ``(chains, draws, runs)``; computed once, then cached.
+
+        Not stored by default (draws x runs values: 6.4 GB at 100,000 runs); it
+        is evaluated in blocks on first use (see :mod:`bayes_scaling.pointwise`).
+        """
+        if "log_likelihood" not in self._cache:
+            if "log_likelihood" in self.posterior.children:  # stored (log_likelihood=True, load)
+                values = self.posterior["log_likelihood"]["log_loss"]
+                values = np.asarray(values.transpose("chain", "draw", "run").values)
+            else:
+                from .pointwise import pointwise_log_likelihood
+
+                values = pointwise_log_likelihood(self)
+            self._cache["log_likelihood"] = values
+        return self._cache["log_likelihood"]
+
+    def log_likelihood_tree(self) -> xr.DataTree:
+        """:attr:`posterior` with the ``log_likelihood`` group, as ArviZ's LOO reads it (cached)."""
+        if "log_likelihood" in self.posterior.children:
+            return self.posterior
+        if "tree" not in self._cache:
+            tree = self.posterior.copy()
+            tree["log_likelihood"] = azb.from_dict(
+                {"log_likelihood": {"log_loss": self.log_likelihood()}},
+                dims={"log_loss": ["run"]}, coords={"run": np.arange(self.runs.num_runs)},
+            )["log_likelihood"]
+            self._cache["tree"] = tree
+        return self._cache["tree"]
 
     # ------------------------------------------------------------------ draws
     @property
@@ -459,7 +495,7 @@ def load(path: str | os.PathLike) -> ScalingFit:
 
 def _to_datatree(
     law: Law, runs: RunsTable, samples: dict[str, np.ndarray], stats: dict[str, np.ndarray],
-    log_lik: np.ndarray, groups: GroupStructure | None = None,
+    log_lik: np.ndarray | None, groups: GroupStructure | None = None,
 ) -> xr.DataTree:
     posterior = {k: v for k, v in samples.items()}
     sample_stats = arviz_sample_stats(stats)
@@ -473,14 +509,17 @@ def _to_datatree(
     if groups is not None:  # per-group posterior variables: dim "group", labels as coords
         dims.update({name: ["group"] for name in groups.group_var_names(law) if name in posterior})
         coords["group"] = list(runs.group_labels)
+    groups_data = {
+        "posterior": posterior,
+        "sample_stats": sample_stats,
+        "log_likelihood": {"log_loss": log_lik},
+        "observed_data": {"log_loss": np.log(runs.loss)},
+        "constant_data": constant,
+    }
+    if log_lik is None:  # computed on demand: ScalingFit.log_likelihood
+        del groups_data["log_likelihood"]
     return azb.from_dict(
-        {
-            "posterior": posterior,
-            "sample_stats": sample_stats,
-            "log_likelihood": {"log_loss": log_lik},
-            "observed_data": {"log_loss": np.log(runs.loss)},
-            "constant_data": constant,
-        },
+        groups_data,
         dims=dims,
         coords=coords,
     )
@@ -508,6 +547,7 @@ def fit(
     warn: bool = True,
     groups: Any = None,
     posterior_predictive: bool = False,
+    log_likelihood: bool = False,
 ) -> ScalingFit:
     """Fit a scaling law to a table of training runs with NUTS.
 
@@ -550,6 +590,10 @@ def fit(
     posterior_predictive : bool, default False
         Also store replicated log-losses of the observed runs (one per draw) in
         the ``posterior_predictive`` group, for posterior predictive checks.
+    log_likelihood : bool, default False
+        Store the pointwise log-likelihood in the ``log_likelihood`` group now.
+        By default it is computed on demand (LOO, model comparison, outlier
+        reports) by :meth:`ScalingFit.log_likelihood`: it has draws x runs values.
     groups : None, False, str, mapping or GroupStructure
         For a table with a ``group`` column: which law parameters are
         ``"shared"``, ``"separate"`` per group or ``"pooled"`` (hierarchical),
@@ -592,10 +636,13 @@ def fit(
                                           groups=structure)
     model = build_model(law, likelihood, structure)
     with jax.enable_x64(True):
-        result = run_nuts(model, model_kwargs, config, jax.random.PRNGKey(seed))
+        # Padded to a bucket size: a new table size in a seen bucket compiles nothing.
+        padded = pad_model_kwargs(model_kwargs, runs.num_runs)
+        result = run_nuts(model, padded, config, jax.random.PRNGKey(seed))
     fitted = _assemble(law, likelihood, runs, design, model_kwargs, result.samples,
                        result.stats, config, seed, level, groups=structure,
-                       posterior_predictive=posterior_predictive)
+                       posterior_predictive=posterior_predictive,
+                       log_likelihood=log_likelihood)
     if warn:
         diagnostics.check_fit(fitted)
         if priors:  # informative priors given: do the runs contradict them?
@@ -625,7 +672,7 @@ def _prepare(
     with jax.enable_x64(True):
         model_kwargs = {
             "log_inputs": _log_inputs(law, runs),
-            "log_loss": jnp.log(jnp.asarray(runs.loss)),
+            "log_loss": jnp.asarray(np.log(runs.loss)),
             "design": design.as_arrays(),
             "priors": priors,
         }
@@ -648,19 +695,25 @@ def _assemble(
     law: Law, likelihood: str, runs: RunsTable, design: Design, model_kwargs: Mapping[str, Any],
     samples: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray], config: SamplerConfig,
     seed: int, level: float, *, groups: GroupStructure | None = None,
-    posterior_predictive: bool = False,
+    posterior_predictive: bool = False, log_likelihood: bool = False,
 ) -> ScalingFit:
-    """Pointwise log-likelihood, DataTree and ScalingFit from one data set's draws."""
+    """DataTree and ScalingFit from one data set's draws (``model_kwargs`` unpadded).
+
+    The pointwise log-likelihood is stored only with ``log_likelihood=True``;
+    otherwise :meth:`ScalingFit.log_likelihood` computes it when asked.
+    """
     model = build_model(law, likelihood, groups)
-    with jax.enable_x64(True):
-        flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in samples.items()}
-        log_lik = _log_likelihood_fn(model)(flat, dict(model_kwargs))
-        if posterior_predictive:
+    if posterior_predictive:
+        with jax.enable_x64(True):
+            flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in samples.items()}
             # Replicated log-losses of the observed runs, one per posterior draw.
             replicate = Predictive(model, posterior_samples=flat, return_sites=["log_loss"])(
                 jax.random.PRNGKey(seed + 2), **{**model_kwargs, "log_loss": None})["log_loss"]
-    log_lik = np.asarray(log_lik).reshape(config.chains, config.draws, -1)
-    tree = _to_datatree(law, runs, dict(samples), dict(stats), log_lik, groups)
+    tree = _to_datatree(law, runs, dict(samples), dict(stats), None, groups)
+    fitted = ScalingFit(law=law, likelihood=likelihood, runs=runs, design=design,
+                        posterior=tree, seed=seed, level=level, sampler=config, groups=groups)
+    if log_likelihood:
+        tree = fitted.log_likelihood_tree()
     if posterior_predictive:
         tree["posterior_predictive"] = azb.from_dict(
             {"posterior_predictive": {

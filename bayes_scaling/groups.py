@@ -266,6 +266,7 @@ def build_grouped_model(
         design: Mapping[str, Any],
         priors: Mapping[str, dist.Distribution],
         groups: Mapping[str, Any],
+        mask: Any = None,
     ) -> None:
         num_groups = int(jnp.shape(groups["counts"])[0])
         site = _site_sampler(site_modes, num_groups)
@@ -276,7 +277,7 @@ def build_grouped_model(
                 numpyro.deterministic(name, params[name])
         index = groups["index"]
         per_run = {k: v[index] if jnp.ndim(v) else v for k, v in params.items()}
-        observe(likelihood, law.log_mean(per_run, log_inputs), log_loss, priors)
+        observe(likelihood, law.log_mean(per_run, log_inputs), log_loss, priors, mask)
 
     model.__name__ = f"{law.name}_{likelihood}_grouped_model"
     return model

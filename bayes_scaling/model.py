@@ -62,7 +62,9 @@ def build_model(
     * ``log_inputs``: dict of ``log N``/``log D``/``log C`` arrays (law's inputs);
     * ``log_loss``: observed log-loss, or ``None`` for prior/posterior prediction;
     * ``design``: :meth:`bayes_scaling.laws.Design.as_arrays`;
-    * ``priors``: dict of user prior overrides (may be empty).
+    * ``priors``: dict of user prior overrides (may be empty);
+    * ``mask``: optional boolean per run, ``False`` for padding rows
+      (:mod:`bayes_scaling.buckets`).
 
     The same function object is returned for the same ``(law, likelihood)``,
     which lets compiled samplers be reused.
@@ -74,8 +76,13 @@ def build_model(
     return _build_model(law, likelihood)
 
 
-def observe(likelihood: str, mean: Any, log_loss: Any, priors: Mapping[str, dist.Distribution]):
-    """Noise sites and the ``log_loss`` likelihood around ``mean`` (log-space)."""
+def observe(likelihood: str, mean: Any, log_loss: Any, priors: Mapping[str, dist.Distribution],
+            mask: Any = None):
+    """Noise sites and the ``log_loss`` likelihood around ``mean`` (log-space).
+
+    ``mask`` (boolean per run, optional) drops padded runs from the likelihood:
+    see :mod:`bayes_scaling.buckets`.
+    """
     defaults = noise_priors(likelihood)
     sigma = numpyro.sample("sigma", priors.get("sigma", defaults["sigma"]))
     if likelihood == "student_t":
@@ -83,7 +90,8 @@ def observe(likelihood: str, mean: Any, log_loss: Any, priors: Mapping[str, dist
         obs_dist = dist.StudentT(nu, mean, sigma)
     else:
         obs_dist = dist.Normal(mean, sigma)
-    numpyro.sample("log_loss", obs_dist, obs=log_loss)
+    with numpyro.handlers.mask(mask=True if mask is None else mask):
+        numpyro.sample("log_loss", obs_dist, obs=log_loss)
 
 
 @functools.cache
@@ -96,6 +104,7 @@ def _build_model(law: Law, likelihood: str) -> Callable[..., None]:
         log_loss: Any,
         design: Mapping[str, Any],
         priors: Mapping[str, dist.Distribution],
+        mask: Any = None,
     ) -> None:
         params = law.sample_params(design, priors)
         sampled = law.default_priors(design)
@@ -103,7 +112,7 @@ def _build_model(law: Law, likelihood: str) -> Callable[..., None]:
             if name not in sampled:  # derived (e.g. A from log_A_c): record it too
                 numpyro.deterministic(name, params[name])
         mean = law.log_mean(params, log_inputs)
-        observe(likelihood, mean, log_loss, priors)
+        observe(likelihood, mean, log_loss, priors, mask)
 
     model.__name__ = f"{law.name}_{likelihood}_model"
     return model

@@ -31,7 +31,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from .compare import ParetoKWarning
+from .compare import ParetoKWarning, _with_log_likelihood
 
 if TYPE_CHECKING:
     from .fit import ScalingFit
@@ -101,14 +101,14 @@ def compare_laws(fits: Mapping[str, ScalingFit], *, method: str = "stacking",
     if not isinstance(fits, Mapping) or len(fits) < 2:
         raise ValueError("compare_laws needs a mapping of at least two {name: fit}")
     for name, f in fits.items():
-        if "log_likelihood" not in f.posterior.children:
+        if "log_likelihood" not in _with_log_likelihood(f).children:
             raise ValueError(f"fit {name!r} has no log_likelihood group")
     _check_same_runs(fits)
     elpds, high, kmax, limit = {}, {}, {}, {}
     for name, f in fits.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # replaced by one warning below
-            elpd = azs.loo(f.posterior, pointwise=True, var_name="log_loss")
+            elpd = azs.loo(_with_log_likelihood(f), pointwise=True, var_name="log_loss")
         k = np.asarray(elpd.pareto_k.values)
         limit[name] = min(pareto_k_threshold, float(elpd.good_k))
         high[name], kmax[name] = np.flatnonzero(k > limit[name]), float(np.max(k))
