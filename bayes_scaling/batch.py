@@ -27,14 +27,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
 from .buckets import bucket_size, pad_model_kwargs
 from .diagnostics import checked_names, sampling_numbers
 from .fit import DEFAULT_LEVEL, ScalingFit, _assemble, _check_options, _check_priors, _prepare
 from .inference import SamplerConfig, run_nuts_batched
+from .progress import progress_bar, progress_enabled
 from .laws import Law, get_law
 from .model import build_model, noise_priors
+from ._lazy import lazy_import
+
+pd = lazy_import("pandas")
 
 __all__ = ["fit_many", "FitBatch"]
 
@@ -116,6 +119,7 @@ def fit_many(
     target_accept: float = 0.9,
     max_tree_depth: int = 10,
     batch_size: int = 64,
+    progress: bool | None = None,
 ) -> FitBatch:
     """Fit one law independently to many runs tables, batched.
 
@@ -136,6 +140,8 @@ def fit_many(
         Data sets per compiled call (bounds memory; rounded to a multiple of
         the local device count). Each call shards its data sets over all local
         devices (see ``docs/scaling_out.md``).
+    progress : bool or None
+        Progress bar over the fits (``None``: see :mod:`bayes_scaling.progress`).
 
     Returns
     -------
@@ -163,6 +169,7 @@ def fit_many(
     step = max(devices, batch_size - batch_size % devices)
     results: dict[int, tuple[dict, dict]] = {}
     start = time.perf_counter()
+    bar = progress_bar(len(prepared), "fit_many", progress_enabled(progress), unit="fit")
     with jax.enable_x64(True):
         for padded_size, indices in by_size.items():
             # Every call has a full chunk (a multiple of the device count), padding the
@@ -178,6 +185,8 @@ def fit_many(
                 for j, i in enumerate(chunk):
                     results[i] = ({k: v[j] for k, v in out.samples.items()},
                                   {k: v[j] for k, v in out.stats.items()})
+                bar.update(len(chunk))
+    bar.close()
     seconds = time.perf_counter() - start
     ordered = [results[i] for i in range(len(prepared))]
     names = checked_names(law.param_names, list(ordered[0][0]))

@@ -23,7 +23,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 
 __all__ = ["bucket_size", "buckets_enabled", "pad_model_kwargs", "MIN_BUCKET"]
@@ -61,7 +61,8 @@ def pad_model_kwargs(model_kwargs: Mapping[str, Any], num_runs: int,
 
     Per-run arrays (``log_inputs``, ``log_loss``, ``groups["index"]``) are padded
     with copies of row 0; everything else (design, priors, per-group counts) is
-    unchanged. Works on NumPy copies, so padding a new size compiles nothing.
+    unchanged. Works on NumPy copies (``jax.device_put``), so padding a new
+    size compiles nothing.
     Call inside ``jax.enable_x64(True)`` to keep float64.
     """
     size = bucket_size(num_runs) if size is None else int(size)
@@ -75,7 +76,7 @@ def pad_model_kwargs(model_kwargs: Mapping[str, Any], num_runs: int,
             raise ValueError(f"per-run array of shape {values.shape}, expected ({num_runs},)")
         if extra:
             values = np.concatenate([values, np.repeat(values[:1], extra, axis=0)])
-        return jnp.asarray(values)
+        return jax.device_put(values)  # jnp.asarray would compile per new shape
 
     out = dict(model_kwargs)
     out["log_inputs"] = {k: pad(v) for k, v in model_kwargs["log_inputs"].items()}
@@ -83,5 +84,5 @@ def pad_model_kwargs(model_kwargs: Mapping[str, Any], num_runs: int,
         out["log_loss"] = pad(model_kwargs["log_loss"])
     if "groups" in model_kwargs:
         out["groups"] = {**model_kwargs["groups"], "index": pad(model_kwargs["groups"]["index"])}
-    out["mask"] = jnp.asarray(np.arange(size) < num_runs)
+    out["mask"] = jax.device_put(np.arange(size) < num_runs)
     return out

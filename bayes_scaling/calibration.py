@@ -57,9 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 from numpyro.infer import Predictive
-from scipy import stats
 
 from .allocation import log_optimal_allocation
 from .batch import FitBatch, fit_many
@@ -67,6 +65,10 @@ from .fit import _prepare
 from .laws import Law, get_law
 from .model import build_model, noise_priors
 from .simulate import EXAMPLE_TRUTH, iso_flop_design, simulate
+from ._lazy import lazy_import
+
+pd = lazy_import("pandas")
+stats = lazy_import("scipy.stats")
 
 __all__ = [
     "SBCResult", "run_sbc", "sbc_design", "sbc_priors", "draw_prior_tables",

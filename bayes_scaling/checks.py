@@ -40,15 +40,18 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import arviz_stats as azs
 import jax
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 from numpyro.infer import Predictive
-from scipy import special, stats
 
 from .diagnostics import PriorDominatedWarning, RegimeWarning
+from ._lazy import lazy_import
+
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
+special = lazy_import("scipy.special")
+stats = lazy_import("scipy.stats")
 
 if TYPE_CHECKING:
     from .fit import ScalingFit

@@ -31,13 +31,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import arviz_stats as azs
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
 from .laws import Law
+from ._lazy import lazy_import
+
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
 
 if TYPE_CHECKING:
     from .fit import ScalingFit

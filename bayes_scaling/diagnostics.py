@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from arviz_stats.base import array_stats
+from ._lazy import lazy_import
+
+array_stats = lazy_import("arviz_stats.base", "array_stats")
 
 if TYPE_CHECKING:
     from .fit import ScalingFit

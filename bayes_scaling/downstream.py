@@ -44,20 +44,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import arviz_base as azb
-import arviz_stats as azs
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-import pandas as pd
-import xarray as xr
 
 from . import diagnostics
 from .data import RunsTableError
 from .fit import DEFAULT_LEVEL, ScalingFit, _complete_sizes, _quantile_columns
 from .inference import SamplerConfig, arviz_sample_stats, run_nuts
+from ._lazy import lazy_import
+
+azb = lazy_import("arviz_base")
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
+xr = lazy_import("xarray")
 
 __all__ = ["DownstreamFit", "fit_downstream", "predict_downstream", "sigmoid_accuracy",
            "NOISE_MODELS", "SigmoidExtrapolationWarning"]

@@ -20,14 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import arviz_base as azb
-import arviz_stats as azs
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
-import xarray as xr
 from numpyro.infer import Predictive
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
@@ -35,10 +31,17 @@ from . import diagnostics
 from .allocation import log_optimal_allocation
 from .data import RunsTable, load_runs
 from .buckets import pad_model_kwargs
+from .progress import progress_enabled
 from .groups import GroupStructure, check_group_priors, group_model_kwargs, resolve_groups
 from .inference import SamplerConfig, arviz_sample_stats, run_nuts
 from .laws import Design, Law, get_law
 from .model import LIKELIHOODS, build_model, noise_priors
+from ._lazy import lazy_import
+
+azb = lazy_import("arviz_base")
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
+xr = lazy_import("xarray")
 
 __all__ = ["fit", "ScalingFit", "load", "DEFAULT_LEVEL"]
 
@@ -84,8 +87,8 @@ def _check_priors(law: Law, likelihood: str, priors: Mapping[str, Any] | None,
 
 
 def _log_inputs(law: Law, runs: RunsTable) -> dict[str, jax.Array]:
-    # np.log, not jnp.log: an eager JAX op compiles a program for every new table size.
-    return {name: jnp.asarray(np.log(runs.column(name))) for name in law.inputs}
+    # NumPy and device_put, not jnp.log/jnp.asarray: those compile for every new table size.
+    return {name: jax.device_put(np.log(runs.column(name))) for name in law.inputs}
 
 
 def _complete_sizes(
@@ -543,7 +546,7 @@ def fit(
     target_accept: float = 0.9,
     max_tree_depth: int = 10,
     chain_method: str | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     warn: bool = True,
     groups: Any = None,
     posterior_predictive: bool = False,
@@ -584,7 +587,9 @@ def fit(
         Count ``N`` and ``C`` under a parameter/FLOPs convention first (a
         DataFrame is needed): see :mod:`bayes_scaling.accounting`.
     dense_mass, target_accept, max_tree_depth, chain_method, progress
-        Sampler settings (see :class:`bayes_scaling.inference.SamplerConfig`).
+        Sampler settings (see :class:`bayes_scaling.inference.SamplerConfig`);
+        ``progress=None`` shows a bar when interactive, not under pytest/CI, and
+        follows ``BAYES_SCALING_PROGRESS=0/1`` (see :mod:`bayes_scaling.progress`).
     warn : bool
         Emit diagnostic warnings (divergences, R-hat, ESS).
     posterior_predictive : bool, default False
@@ -631,7 +636,7 @@ def fit(
     priors = _check_priors(law, likelihood, priors, structure)
     config = SamplerConfig(chains=chains, draws=draws, warmup=warmup, dense_mass=dense_mass,
                            target_accept=target_accept, max_tree_depth=max_tree_depth,
-                           chain_method=chain_method, progress=progress)
+                           chain_method=chain_method, progress=progress_enabled(progress))
     runs, design, model_kwargs = _prepare(runs, law, likelihood, priors, flops_factor, columns,
                                           groups=structure)
     model = build_model(law, likelihood, structure)
@@ -672,7 +677,7 @@ def _prepare(
     with jax.enable_x64(True):
         model_kwargs = {
             "log_inputs": _log_inputs(law, runs),
-            "log_loss": jnp.asarray(np.log(runs.loss)),
+            "log_loss": jax.device_put(np.log(runs.loss)),
             "design": design.as_arrays(),
             "priors": priors,
         }

@@ -46,19 +46,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import arviz_base as azb
-import arviz_stats as azs
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-import pandas as pd
-import xarray as xr
 
 from . import diagnostics
 from .fit import _quantile_columns
 from .inference import SamplerConfig, arviz_sample_stats, run_nuts
+from ._lazy import lazy_import
+
+azb = lazy_import("arviz_base")
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
+xr = lazy_import("xarray")
 
 __all__ = ["fit_hyperparameter_law", "HyperparameterFit", "fit_critical_batch_size",
            "CriticalBatchFit", "simulate_sweeps", "DEEPSEEK_LR", "DEEPSEEK_BATCH", "load"]

@@ -48,9 +48,11 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
 from .laws import Law
+from ._lazy import lazy_import
+
+pd = lazy_import("pandas")
 
 if TYPE_CHECKING:
     from .fit import ScalingFit

@@ -39,13 +39,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import arviz_stats as azs
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-import pandas as pd
 
 from . import diagnostics
 from .data import RunsTable, RunsTableError, load_runs
@@ -64,6 +62,10 @@ from .fit import (
 from .inference import SamplerConfig, run_nuts
 from .laws import Law, get_law
 from .model import noise_priors, observe
+from ._lazy import lazy_import
+
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
 
 __all__ = ["LearningCurveFit", "fit_learning_curves", "select_checkpoints",
            "simulate_learning_curves"]

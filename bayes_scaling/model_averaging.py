@@ -26,12 +26,14 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import arviz_stats as azs
 import jax
 import numpy as np
-import pandas as pd
 
 from .compare import ParetoKWarning, _with_log_likelihood
+from ._lazy import lazy_import
+
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
 
 if TYPE_CHECKING:
     from .fit import ScalingFit

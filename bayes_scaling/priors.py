@@ -74,9 +74,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 
 from .laws import Design, Law, get_law
+from ._lazy import lazy_import
+
+pd = lazy_import("pandas")
 
 if TYPE_CHECKING:
     from .fit import ScalingFit

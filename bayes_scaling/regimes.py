@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .diagnostics import RegimeWarning
 from .laws import BrokenPowerLaw
+from ._lazy import lazy_import
+
+pd = lazy_import("pandas")
 
 if TYPE_CHECKING:
     from .fit import ScalingFit

@@ -28,12 +28,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
 from . import diagnostics
 from .allocation import numeric_log_allocation
 from .fit import ScalingFit, _quantile_columns
 from .laws.base import Array
+from ._lazy import lazy_import
+
+pd = lazy_import("pandas")
 
 __all__ = ["EpochsWorth", "epochs_worth", "optimal_allocation_constrained",
            "DEFAULT_EPOCHS"]

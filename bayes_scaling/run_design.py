@@ -68,7 +68,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
+from ._lazy import lazy_import
+
+pd = lazy_import("pandas")
 
 if TYPE_CHECKING:
     from .fit import ScalingFit

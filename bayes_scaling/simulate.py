@@ -9,9 +9,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
 from .laws import Law, get_law
+from ._lazy import lazy_import
+
+pd = lazy_import("pandas")
 
 __all__ = ["simulate", "iso_flop_design", "example_runs", "EXAMPLE_TRUTH"]
 

@@ -35,7 +35,8 @@ def test_new_data_of_a_seen_shape_does_not_recompile():
     assert inference.trace_count() == traces
     assert inference.compiled_sampler_count() == samplers
     # A new shape does trace and compile (so the check above can fail).
-    bs.fit(_tables([3], runs_per_budget=11)[0], seed=1, warn=False, **SMALL)
+    new_bucket = _tables([3], runs_per_budget=25)[0]  # 75 runs: the 96-run bucket
+    bs.fit(new_bucket, seed=1, warn=False, **SMALL)
     assert inference.trace_count() > traces
     assert inference.compiled_sampler_count() == samplers + 1
 
