@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from ._lazy import lazy_import
 
 pd = lazy_import("pandas")

@@ -28,14 +28,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._lazy import lazy_import
 from .buckets import bucket_size, pad_model_kwargs
 from .diagnostics import checked_names, sampling_numbers
 from .fit import DEFAULT_LEVEL, ScalingFit, _assemble, _check_options, _check_priors, _prepare
 from .inference import SamplerConfig, run_nuts_batched
-from .progress import progress_bar, progress_enabled
 from .laws import Law, get_law
 from .model import build_model, noise_priors
-from ._lazy import lazy_import
+from .progress import progress_bar, progress_enabled
 
 pd = lazy_import("pandas")
 

@@ -59,13 +59,13 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.infer import Predictive
 
+from ._lazy import lazy_import
 from .allocation import log_optimal_allocation
 from .batch import FitBatch, fit_many
 from .fit import _prepare
 from .laws import Law, get_law
 from .model import build_model, noise_priors
 from .simulate import EXAMPLE_TRUTH, iso_flop_design, simulate
-from ._lazy import lazy_import
 
 pd = lazy_import("pandas")
 stats = lazy_import("scipy.stats")

@@ -45,8 +45,8 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.infer import Predictive
 
-from .diagnostics import PriorDominatedWarning, RegimeWarning
 from ._lazy import lazy_import
+from .diagnostics import PriorDominatedWarning, RegimeWarning
 
 azs = lazy_import("arviz_stats")
 pd = lazy_import("pandas")

@@ -35,8 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .laws import Law
 from ._lazy import lazy_import
+from .laws import Law
 
 azs = lazy_import("arviz_stats")
 pd = lazy_import("pandas")

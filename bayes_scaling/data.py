@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from ._lazy import lazy_import
 
 pd = lazy_import("pandas")

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from ._lazy import lazy_import
 
 array_stats = lazy_import("arviz_stats.base", "array_stats")

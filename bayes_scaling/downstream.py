@@ -51,10 +51,10 @@ import numpyro
 import numpyro.distributions as dist
 
 from . import diagnostics
+from ._lazy import lazy_import
 from .data import RunsTableError
 from .fit import DEFAULT_LEVEL, ScalingFit, _complete_sizes, _quantile_columns
 from .inference import SamplerConfig, arviz_sample_stats, run_nuts
-from ._lazy import lazy_import
 
 azb = lazy_import("arviz_base")
 azs = lazy_import("arviz_stats")

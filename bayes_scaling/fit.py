@@ -28,15 +28,15 @@ from numpyro.infer import Predictive
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
 from . import diagnostics
+from ._lazy import lazy_import
 from .allocation import log_optimal_allocation
-from .data import RunsTable, load_runs
 from .buckets import pad_model_kwargs
-from .progress import progress_enabled
+from .data import RunsTable, load_runs
 from .groups import GroupStructure, check_group_priors, group_model_kwargs, resolve_groups
 from .inference import SamplerConfig, arviz_sample_stats, run_nuts
 from .laws import Design, Law, get_law
 from .model import LIKELIHOODS, build_model, noise_priors
-from ._lazy import lazy_import
+from .progress import progress_enabled
 
 azb = lazy_import("arviz_base")
 azs = lazy_import("arviz_stats")

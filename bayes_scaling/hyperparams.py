@@ -53,9 +53,9 @@ import numpyro
 import numpyro.distributions as dist
 
 from . import diagnostics
+from ._lazy import lazy_import
 from .fit import _quantile_columns
 from .inference import SamplerConfig, arviz_sample_stats, run_nuts
-from ._lazy import lazy_import
 
 azb = lazy_import("arviz_base")
 azs = lazy_import("arviz_stats")

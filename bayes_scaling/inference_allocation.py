@@ -49,8 +49,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .laws import Law
 from ._lazy import lazy_import
+from .laws import Law
 
 pd = lazy_import("pandas")
 

@@ -46,6 +46,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from . import diagnostics
+from ._lazy import lazy_import
 from .data import RunsTable, RunsTableError, load_runs
 from .fit import (
     DEFAULT_LEVEL,
@@ -62,7 +63,6 @@ from .fit import (
 from .inference import SamplerConfig, run_nuts
 from .laws import Law, get_law
 from .model import noise_priors, observe
-from ._lazy import lazy_import
 
 azs = lazy_import("arviz_stats")
 pd = lazy_import("pandas")

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
-from .compare import ParetoKWarning, _with_log_likelihood
 from ._lazy import lazy_import
+from .compare import ParetoKWarning, _with_log_likelihood
 
 azs = lazy_import("arviz_stats")
 pd = lazy_import("pandas")

@@ -75,8 +75,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
-from .laws import Design, Law, get_law
 from ._lazy import lazy_import
+from .laws import Design, Law, get_law
 
 pd = lazy_import("pandas")
 

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._lazy import lazy_import
 from .diagnostics import RegimeWarning
 from .laws import BrokenPowerLaw
-from ._lazy import lazy_import
 
 pd = lazy_import("pandas")
 

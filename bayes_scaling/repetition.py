@@ -30,10 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import diagnostics
+from ._lazy import lazy_import
 from .allocation import numeric_log_allocation
 from .fit import ScalingFit, _quantile_columns
 from .laws.base import Array
-from ._lazy import lazy_import
 
 pd = lazy_import("pandas")
 

@@ -68,6 +68,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+
 from ._lazy import lazy_import
 
 pd = lazy_import("pandas")

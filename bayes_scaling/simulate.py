@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .laws import Law, get_law
 from ._lazy import lazy_import
+from .laws import Law, get_law
 
 pd = lazy_import("pandas")
 
