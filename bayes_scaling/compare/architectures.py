@@ -447,13 +447,6 @@ def group_effects(
 
 
 # ------------------------------------------------------------------- model choice
-def _with_log_likelihood(fit: Any) -> Any:
-    """The fit's DataTree with its pointwise log-likelihood (computed on demand when it can be)."""
-    if hasattr(fit, "log_likelihood_tree"):
-        return fit.log_likelihood_tree()
-    return fit.posterior
-
-
 def compare_models(
     fits: Mapping[str, ScalingFit], *, method: str = "stacking"
 ) -> pd.DataFrame:

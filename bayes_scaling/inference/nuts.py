@@ -394,9 +394,9 @@ def resolve_sampler(sampler: SamplerConfig | None, fit_function: Callable,
     (``chains=``, ``draws=``, ...) stay for convenience. Giving both a sampler and
     a separate keyword that differs from ``fit_function``'s default raises.
     """
-    if "progress" in settings:  # None: environment and context decide (inference.progress)
-        settings["progress"] = progress_enabled(settings["progress"])
     if sampler is None:
+        if "progress" in settings:  # None: environment and context decide (inference.progress)
+            settings["progress"] = progress_enabled(settings["progress"])
         return SamplerConfig(**settings)
     if not isinstance(sampler, SamplerConfig):
         raise TypeError(f"sampler must be a SamplerConfig, got {type(sampler).__name__}")
