@@ -343,8 +343,8 @@ def _gradient_seconds(fit) -> float:
     from numpyro.infer.util import initialize_model
 
     from bayes_scaling.inference.buckets import pad_model_kwargs
-    from bayes_scaling.models.setup import prepare as _prepare
     from bayes_scaling.models.scaling import build_model
+    from bayes_scaling.models.setup import prepare as _prepare
 
     with jax.enable_x64(True):
         runs, _, kwargs = _prepare(fit.runs, fit.law, fit.likelihood, {}, 6.0, None)
