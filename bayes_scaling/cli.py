@@ -149,7 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--flops-factor", type=float, default=6.0)
-    p.add_argument("--progress", action="store_true", help="show the sampler's progress bar")
+    p.add_argument("--progress", action="store_true", default=None,
+                   help="show the sampler's progress bar (default: when interactive)")
     p.set_defaults(func=_cmd_fit)
 
     for name, func, helptext in (("predict", _cmd_predict, "predict loss at new sizes"),

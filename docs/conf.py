@@ -89,7 +89,7 @@ nitpick_ignore_regex += [
      r"|bayes_scaling\.inference\.SamplerConfig"
      r"|bayes_scaling\.plotting\w*\.\w+|bayes_scaling\.priors\.prior_data_conflict)"),
     # an internal base class named in rendered "Bases:" lines
-    (r"py:class", r"bayes_scaling\.results\.posterior_result\.PosteriorResult"),
+    (r"py:class", r"bayes_scaling\.results\.(posterior_result\.PosteriorResult|log_likelihood\.OnDemandLogLikelihood)"),
 ]
 
 

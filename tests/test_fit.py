@@ -93,7 +93,10 @@ def test_example_fit_is_clean_and_recovers_truth(example_fit):
     assert summary["r_hat"].max() <= 1.01
     assert summary["ess_bulk"].min() > 1000
     assert set(example_fit.posterior.children) >= {
-        "posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data"}
+        "posterior", "sample_stats", "observed_data", "constant_data"}
+    # The pointwise log-likelihood is computed on demand, not stored.
+    assert "log_likelihood" not in example_fit.posterior.children
+    assert "log_likelihood" in example_fit.log_likelihood_tree().children
 
 
 def test_predictive_band_covers_held_out_larger_runs():

@@ -206,7 +206,7 @@ def test_posterior_has_group_dimension(offsets_fit, tmp_path):
     assert post["A"].dims == ("chain", "draw", "group")
     assert post["log_B_c"].dims == ("chain", "draw", "group")
     assert post["alpha"].dims == ("chain", "draw")
-    assert fit.posterior["log_likelihood"]["log_loss"].dims == ("chain", "draw", "run")
+    assert fit.log_likelihood_tree()["log_likelihood"]["log_loss"].dims == ("chain", "draw", "run")
     assert int(fit.posterior["sample_stats"]["diverging"].sum()) == 0
     summary = fit.summary()
     assert {"A[a]", "A[b]", "A[c]", "A[d]", "alpha", "E", "sigma"} <= set(summary.index)

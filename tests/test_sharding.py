@@ -11,6 +11,7 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling import inference
+from bayes_scaling.inference.buckets import pad_model_kwargs
 from bayes_scaling.models.scaling import build_model
 from bayes_scaling.models.setup import check_priors as _check_priors
 from bayes_scaling.models.setup import prepare as _prepare
@@ -31,11 +32,13 @@ def _tables(seeds, runs_per_budget=6):
 
 
 def _batched_inputs(tables, seed=0):
-    """The model's arguments for each table stacked along a leading axis, as fit_many does."""
+    """The model's arguments for each table, padded to its shape bucket and stacked along a
+    leading axis, as fit_many does."""
     law = bs.get_law("chinchilla")
     priors = _check_priors(law, "normal", None)
-    kwargs = [_prepare(t, law, "normal", priors, 6.0, None)[2] for t in tables]
     with jax.enable_x64(True):
+        kwargs = [pad_model_kwargs(kw, runs.num_runs) for runs, _, kw in
+                  (_prepare(t, law, "normal", priors, 6.0, None) for t in tables)]
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *kwargs)
         keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), i)
                           for i in range(len(tables))])

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data.runs import RunsTable, RunsTableError
 from .classical import (
     allocation_frame,
@@ -19,6 +19,8 @@ from .classical import (
     percentile_interval,
     select_group,
 )
+
+pd = lazy_import("pandas")
 
 __all__ = ["IsoFlopFit", "NoInteriorMinimumError", "fit_approach2"]
 

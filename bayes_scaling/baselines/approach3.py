@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import optax.tree_utils as otu
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data.runs import RunsTable
 from .classical import (
     THETA_NAMES,
@@ -23,6 +23,8 @@ from .classical import (
     select_group,
     theta_to_params,
 )
+
+pd = lazy_import("pandas")
 
 __all__ = ["approach3_grid", "fit_approach3"]
 

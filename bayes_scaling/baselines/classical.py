@@ -39,11 +39,13 @@ from dataclasses import dataclass, field
 
 import jax
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data.runs import RunsTable, RunsTableError, load_runs
 from ..data.sizes import complete_sizes
 from ..laws.chinchilla import chinchilla_log_allocation_from_logs, chinchilla_log_loss
+
+pd = lazy_import("pandas")
 
 __all__ = ["ClassicalFit"]
 

@@ -57,9 +57,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
-from scipy import stats
 
+from .._lazy import lazy_import
 from ..inference.intervals import renamed_level
 from ..laws import Law, get_law
 from ..laws.allocation import log_optimal_allocation
@@ -67,6 +66,10 @@ from ..models.likelihood import noise_priors
 from ..models.setup import prepare
 from ..results.batch import FitBatch, fit_many
 from .simulation import draw_prior_tables, sbc_design, sbc_priors
+
+pd = lazy_import("pandas")
+stats = lazy_import("scipy.stats")
+
 
 __all__ = [
     "SBCResult", "run_sbc", "sbc_design", "sbc_priors", "draw_prior_tables",

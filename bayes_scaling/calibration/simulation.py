@@ -7,14 +7,16 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 from numpyro.infer import Predictive
 
+from .._lazy import lazy_import
 from ..laws import Law, get_law
 from ..models.likelihood import noise_priors
 from ..models.scaling import build_model
 from ..models.setup import prepare
 from ..models.simulation import EXAMPLE_TRUTH, iso_flop_design, simulate
+
+pd = lazy_import("pandas")
 
 
 # --------------------------------------------------------------------- design

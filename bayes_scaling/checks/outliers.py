@@ -39,12 +39,16 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING
 
-import arviz_stats as azs
 import numpy as np
-import pandas as pd
-from scipy import special, stats
 
+from .._lazy import lazy_import
+from ..compare.loo import with_log_likelihood
 from ..inference.diagnostics import PriorDominatedWarning, RegimeWarning
+
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
+special = lazy_import("scipy.special")
+stats = lazy_import("scipy.stats")
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
@@ -142,7 +146,7 @@ def outlier_report(
     cdf = _conditional_cdf(fit, log_mean)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # arviz warns on high k; we report k per run
-        loo = azs.loo(fit.posterior, pointwise=True, var_name="log_loss")
+        loo = azs.loo(with_log_likelihood(fit), pointwise=True, var_name="log_loss")
     pareto_k = np.asarray(loo.pareto_k.transpose("run").values, dtype=np.float64)
     log_w = np.asarray(loo.log_weights.transpose("chain", "draw", "run").values,
                        dtype=np.float64).reshape(-1, fit.runs.num_runs)

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..inference.diagnostics import RegimeWarning
 from ..results.scaling_fit import fit as fit_law
 from .outliers import emit_warning, log_mean_at_runs
+
+pd = lazy_import("pandas")
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit

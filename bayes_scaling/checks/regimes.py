@@ -27,13 +27,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data.runs import RunsTable, load_runs
 from ..inference.diagnostics import RegimeWarning
 from ..laws import BrokenPowerLaw
 from ..results.scaling_fit import ScalingFit
 from ..results.scaling_fit import fit as fit_law
+
+pd = lazy_import("pandas")
+
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit

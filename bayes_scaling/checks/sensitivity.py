@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..inference.diagnostics import PriorDominatedWarning
 from ..laws.inputs import law_inputs
 from ..models.predictive import prior_draws
 from .outliers import emit_warning
+
+pd = lazy_import("pandas")
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..laws import Law
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 from ..exceptions import ParetoKWarning
 from ..results.extensions import register
 from .loo import loo_compare
+
+pd = lazy_import("pandas")
 
 __all__ = ["compare", "crossover", "group_effects", "compare_models", "Crossover",
            "ParetoKWarning"]

@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data.accounting import Convention, apply_convention, exponent_names
 from ..laws import get_law
 from ..results.scaling_fit import fit as _fit
+
+pd = lazy_import("pandas")
 
 __all__ = ["compare_conventions"]
 

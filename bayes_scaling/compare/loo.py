@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import arviz_stats as azs
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..exceptions import ParetoKWarning
+
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
-__all__ = ["loo_compare", "PARETO_K_THRESHOLD"]
+__all__ = ["loo_compare", "PARETO_K_THRESHOLD", "with_log_likelihood"]
 
 #: Pareto-k above which a run's importance weights are unreliable (Vehtari et al. 2024);
 #: ArviZ's sample-size threshold ``min(1 - 1/log10 S, 0.7)`` applies when lower.
@@ -46,6 +48,13 @@ def check_same_runs(fits: Mapping[str, ScalingFit]) -> None:
                                  "fits of the same runs in the same order")
 
 
+def with_log_likelihood(fit: Any) -> Any:
+    """The fit's DataTree with its pointwise log-likelihood (computed on demand when it can be)."""
+    if hasattr(fit, "log_likelihood_tree"):
+        return fit.log_likelihood_tree()
+    return fit.posterior
+
+
 def loo_compare(fits: Mapping[str, ScalingFit], *, method: str = "stacking",
                 pareto_k_threshold: float = PARETO_K_THRESHOLD, caller: str = "loo_compare",
                 stacklevel: int = 3) -> pd.DataFrame:
@@ -60,14 +69,14 @@ def loo_compare(fits: Mapping[str, ScalingFit], *, method: str = "stacking",
     if not isinstance(fits, Mapping) or len(fits) < 2:
         raise ValueError(f"{caller} needs a mapping of at least two {{name: fit}}")
     for name, f in fits.items():
-        if "log_likelihood" not in f.posterior.children:
+        if "log_likelihood" not in with_log_likelihood(f).children:
             raise ValueError(f"fit {name!r} has no log_likelihood group")
     check_same_runs(fits)
     elpds, high, kmax, limit = {}, {}, {}, {}
     for name, f in fits.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # replaced by one warning below
-            elpd = azs.loo(f.posterior, pointwise=True, var_name="log_loss")
+            elpd = azs.loo(with_log_likelihood(f), pointwise=True, var_name="log_loss")
         k = np.asarray(elpd.pareto_k.values)
         limit[name] = min(pareto_k_threshold, float(elpd.good_k))
         high[name], kmax[name] = np.flatnonzero(k > limit[name]), float(np.max(k))

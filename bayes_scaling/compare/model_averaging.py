@@ -27,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data.sizes import complete_sizes
 from ..exceptions import ParetoKWarning
 from ..inference.intervals import quantile_columns
 from .loo import PARETO_K_THRESHOLD, loo_compare
+
+pd = lazy_import("pandas")
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit

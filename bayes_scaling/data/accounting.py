@@ -70,9 +70,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..exceptions import AccountingWarning
+
+pd = lazy_import("pandas")
 
 __all__ = [
     "PARAMETER_CONVENTIONS",

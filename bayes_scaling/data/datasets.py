@@ -31,7 +31,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
+
+from .._lazy import lazy_import
+
+pd = lazy_import("pandas")
 
 __all__ = [
     "DATA_ENV_VAR",

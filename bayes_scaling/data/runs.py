@@ -36,7 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+from .._lazy import lazy_import
+
+pd = lazy_import("pandas")
+
+
 
 __all__ = ["RunsTable", "RunsTableError", "load_runs", "COLUMN_ALIASES", "DEFAULT_FLOPS_FACTOR"]
 

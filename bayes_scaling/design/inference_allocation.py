@@ -48,14 +48,16 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..laws import Law
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
 from ..exceptions import AllocationWarning, InfeasibleTargetWarning
+
+pd = lazy_import("pandas")
 
 __all__ = ["inference_aware_allocation", "inference_aware_allocation_draws",
            "InfeasibleTargetWarning"]

@@ -28,13 +28,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..inference import diagnostics
 from ..inference.intervals import quantile_columns
 from ..laws.allocation import numeric_log_allocation
 from ..laws.base import Array
 from ..results.scaling_fit import ScalingFit
+
+pd = lazy_import("pandas")
+
 
 __all__ = ["EpochsWorth", "epochs_worth", "optimal_allocation_constrained",
            "DEFAULT_EPOCHS"]

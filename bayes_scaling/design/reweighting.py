@@ -10,11 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
+
+from .._lazy import lazy_import
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 from .targets import Target
+
+pd = lazy_import("pandas")
 
 
 # ------------------------------------------------------------------------------ engine

@@ -65,7 +65,8 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
-import pandas as pd
+
+from .._lazy import lazy_import
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
@@ -74,6 +75,8 @@ from ..exceptions import DesignWarning
 from ..results.extensions import register
 from .reweighting import build_engine, greedy
 from .targets import Target, default_candidates, positive, resolve_target, validate_candidates
+
+pd = lazy_import("pandas")
 
 __all__ = ["suggest_runs", "interval_check", "resolve_target", "default_candidates",
            "expected_width", "Target", "RunPlan", "IntervalCheck", "DesignWarning"]

@@ -7,13 +7,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+from .._lazy import lazy_import
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 from ..compare.architectures import check_pair
 from ..data.sizes import complete_sizes
 from ..models.simulation import iso_flop_design
+
+pd = lazy_import("pandas")
 
 TARGET_KINDS = ("loss", "N_opt", "difference")
 

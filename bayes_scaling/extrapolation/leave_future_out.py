@@ -41,12 +41,16 @@ import warnings
 
 import jax
 import numpy as np
-import pandas as pd
-from scipy import optimize, stats
+from scipy.special import ndtri
 
+from .._lazy import lazy_import
 from ..laws.inputs import law_inputs
 from ..models.discrepancy import Discrepancy, FieldPriorOnlyWarning
 from ..results.scaling_fit import fit as fit_law
+
+optimize = lazy_import("scipy.optimize")
+pd = lazy_import("pandas")
+stats = lazy_import("scipy.stats")
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
@@ -57,7 +61,7 @@ __all__ = ["ExtrapolationCalibration", "calibrate_extrapolation", "DEFAULT_FOLD_
 DEFAULT_FOLD_DECADES: tuple[float, ...] = (0.5, 1.0, 1.5)
 # Width of a central 90% normal interval in SDs: turns predictive quantiles into an SD
 # that is robust to the heavy tails of a Student-t predictive.
-_Z90_WIDTH = 2.0 * stats.norm.ppf(0.95)
+_Z90_WIDTH = 2.0 * float(ndtri(0.95))  # scipy.special: already loaded by JAX
 
 
 def _axis(fit: ScalingFit) -> str:

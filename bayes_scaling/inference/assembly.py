@@ -5,24 +5,27 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import arviz_base as azb
 import jax
 import numpy as np
-import xarray as xr
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
+from .._lazy import lazy_import
 from ..data.runs import RunsTable
 from ..laws import Law
 from ..models.groups import GroupStructure
 from .nuts import arviz_sample_stats
 
-__all__ = ["log_likelihood_fn", "posterior_tree"]
+azb = lazy_import("arviz_base")
+xr = lazy_import("xarray")
+
+__all__ = ["log_likelihood_fn", "posterior_tree", "with_log_likelihood"]
 
 
 def posterior_tree(
     law: Law, runs: RunsTable, samples: dict[str, np.ndarray], stats: dict[str, np.ndarray],
-    log_lik: np.ndarray, groups: GroupStructure | None = None,
+    log_lik: np.ndarray | None, groups: GroupStructure | None = None,
 ) -> xr.DataTree:
+    """The fit's DataTree; ``log_lik=None`` leaves out ``log_likelihood`` (computed on demand)."""
     posterior = {k: v for k, v in samples.items()}
     sample_stats = arviz_sample_stats(stats)
     constant = {name: runs.column(name) for name in ("N", "D", "C", "loss", "U")
@@ -35,17 +38,26 @@ def posterior_tree(
     if groups is not None:  # per-group posterior variables: dim "group", labels as coords
         dims.update({name: ["group"] for name in groups.group_var_names(law) if name in posterior})
         coords["group"] = list(runs.group_labels)
-    return azb.from_dict(
-        {
-            "posterior": posterior,
-            "sample_stats": sample_stats,
-            "log_likelihood": {"log_loss": log_lik},
-            "observed_data": {"log_loss": np.log(runs.loss)},
-            "constant_data": constant,
-        },
-        dims=dims,
-        coords=coords,
-    )
+    groups_data = {
+        "posterior": posterior,
+        "sample_stats": sample_stats,
+        "log_likelihood": {"log_loss": log_lik},
+        "observed_data": {"log_loss": np.log(runs.loss)},
+        "constant_data": constant,
+    }
+    if log_lik is None:  # computed on demand: ScalingFit.log_likelihood
+        del groups_data["log_likelihood"]
+    return azb.from_dict(groups_data, dims=dims, coords=coords)
+
+
+def with_log_likelihood(tree: xr.DataTree, values: np.ndarray) -> xr.DataTree:
+    """A copy of ``tree`` with a ``log_likelihood`` group of ``values`` (chain, draw, run)."""
+    out = tree.copy()
+    out["log_likelihood"] = azb.from_dict(
+        {"log_likelihood": {"log_loss": values}},
+        dims={"log_loss": ["run"]}, coords={"run": np.arange(values.shape[-1])},
+    )["log_likelihood"]
+    return out
 
 
 @functools.cache

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from arviz_stats.base import array_stats
 
+from .._lazy import lazy_import
 from ..exceptions import (
     AllocationWarning,
     ConvergenceWarning,
@@ -24,6 +24,8 @@ from ..exceptions import (
     SamplingWarning,
     TreeDepthWarning,
 )
+
+array_stats = lazy_import("arviz_stats.base", "array_stats")
 
 __all__ = [
     "SamplingWarning", "DivergenceWarning", "ConvergenceWarning", "TreeDepthWarning",

@@ -34,7 +34,6 @@ repeats of its last data set, which are dropped from the result. See
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -48,6 +47,8 @@ from jax.sharding import PartitionSpec as P
 from numpyro.infer import init_to_median
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import find_valid_initial_params, initialize_model
+
+from .progress import progress_bar, progress_enabled
 
 __all__ = ["SamplerConfig", "NutsResult", "run_nuts", "run_nuts_batched", "choose_chain_method",
            "compiled_sampler_count", "trace_count", "fits_mesh", "FITS_AXIS", "resolve_sampler"]
@@ -74,7 +75,8 @@ class SamplerConfig:
     chain_method : str or None
         ``"parallel"``, ``"sequential"`` or ``"vectorized"``; ``None`` chooses.
     progress : bool
-        Print compile/sampling progress lines to stderr.
+        Show a progress bar (compilation, chains) on stderr: see
+        :mod:`bayes_scaling.inference.progress`.
     """
 
     chains: int = 4
@@ -250,9 +252,6 @@ def _get_runner(model, model_kwargs, config: SamplerConfig, layout: str) -> Call
     key = (model, config.compile_key(), config.chains, layout, _shape_signature(dict(model_kwargs)))
     runner = _SAMPLERS.get(key)
     if runner is None:
-        if config.progress:
-            print(f"bayes_scaling: compiling the {getattr(model, '__name__', 'model')} sampler "
-                  f"for this data shape (once per shape) ...", file=sys.stderr, flush=True)
         chain = _make_chain_fn(model, model_kwargs, config)
         if layout == "parallel":
             runner = jax.pmap(chain, in_axes=(0, None))
@@ -305,21 +304,27 @@ def run_nuts(
     layout = config.chain_method or choose_chain_method(config.chains)
     if layout == "parallel" and jax.local_device_count() < config.chains:
         layout = choose_chain_method(1)
+    fresh = compiled_sampler_count()
     runner = _get_runner(model, model_kwargs, config, layout)
+    fresh = compiled_sampler_count() > fresh  # the first call compiles (seconds)
     keys = jax.random.split(key, config.chains)
-    if config.progress:
-        print(f"bayes_scaling: sampling {config.chains} chains x ({config.warmup} warm-up + "
-              f"{config.draws} draws), {layout} ...", file=sys.stderr, flush=True)
-    if layout == "sequential":
-        outputs = []
-        for i in range(config.chains):
-            outputs.append(runner(keys[i], model_kwargs))
-            if config.progress:
-                print(f"bayes_scaling: chain {i + 1}/{config.chains} done", file=sys.stderr,
-                      flush=True)
-        samples, trace = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outputs)
-    else:
-        samples, trace = runner(keys, model_kwargs)
+    name = getattr(model, "__name__", "model")
+    bar = progress_bar(config.chains if layout == "sequential" else 1,
+                       f"{'compiling + ' if fresh else ''}NUTS {name}, {config.chains} chains "
+                       f"x {config.warmup}+{config.draws}", config.progress,
+                       unit="chain" if layout == "sequential" else "run")
+    try:
+        if layout == "sequential":
+            outputs = []
+            for i in range(config.chains):
+                outputs.append(runner(keys[i], model_kwargs))
+                bar.update(1)
+            samples, trace = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outputs)
+        else:
+            samples, trace = runner(keys, model_kwargs)
+            bar.update(1)
+    finally:
+        bar.close()
     return _to_result(samples, trace, layout)
 
 
@@ -390,6 +395,8 @@ def resolve_sampler(sampler: SamplerConfig | None, fit_function: Callable,
     a separate keyword that differs from ``fit_function``'s default raises.
     """
     if sampler is None:
+        if "progress" in settings:  # None: environment and context decide (inference.progress)
+            settings["progress"] = progress_enabled(settings["progress"])
         return SamplerConfig(**settings)
     if not isinstance(sampler, SamplerConfig):
         raise TypeError(f"sampler must be a SamplerConfig, got {type(sampler).__name__}")

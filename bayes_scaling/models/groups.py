@@ -50,6 +50,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -215,7 +216,9 @@ def group_model_kwargs(runs: RunsTable) -> dict[str, Any]:
     """The grouped model's extra argument: run -> group index and runs per group."""
     index = runs.group_index
     counts = np.bincount(index, minlength=len(runs.group_labels)).astype(np.float64)
-    return {"index": jnp.asarray(index, dtype=jnp.int32), "counts": jnp.asarray(counts)}
+    # device_put of NumPy arrays: jnp.asarray compiles a program per new shape.
+    return {"index": jax.device_put(np.asarray(index, dtype=np.int32)),
+            "counts": jax.device_put(counts)}
 
 
 def _site_sampler(site_modes: Mapping[str, str], num_groups: int) -> Callable[..., Any]:
@@ -266,6 +269,7 @@ def build_grouped_model(
         design: Mapping[str, Any],
         priors: Mapping[str, dist.Distribution],
         groups: Mapping[str, Any],
+        mask: Any = None,
     ) -> None:
         num_groups = int(jnp.shape(groups["counts"])[0])
         site = _site_sampler(site_modes, num_groups)
@@ -276,7 +280,7 @@ def build_grouped_model(
                 numpyro.deterministic(name, params[name])
         index = groups["index"]
         per_run = {k: v[index] if jnp.ndim(v) else v for k, v in params.items()}
-        observe(likelihood, law.log_mean(per_run, log_inputs), log_loss, priors)
+        observe(likelihood, law.log_mean(per_run, log_inputs), log_loss, priors, mask)
 
     model.__name__ = f"{law.name}_{likelihood}_grouped_model"
     return model

@@ -21,8 +21,13 @@ def noise_priors(likelihood: str) -> dict[str, dist.Distribution]:
     return priors
 
 
-def observe(likelihood: str, mean: Any, log_loss: Any, priors: Mapping[str, dist.Distribution]):
-    """Noise sites and the ``log_loss`` likelihood around ``mean`` (log-space)."""
+def observe(likelihood: str, mean: Any, log_loss: Any, priors: Mapping[str, dist.Distribution],
+            mask: Any = None):
+    """Noise sites and the ``log_loss`` likelihood around ``mean`` (log-space).
+
+    ``mask`` (boolean per run, optional) drops padded runs from the likelihood:
+    see :mod:`bayes_scaling.inference.buckets`.
+    """
     defaults = noise_priors(likelihood)
     sigma = numpyro.sample("sigma", priors.get("sigma", defaults["sigma"]))
     if likelihood == "student_t":
@@ -30,4 +35,5 @@ def observe(likelihood: str, mean: Any, log_loss: Any, priors: Mapping[str, dist
         obs_dist = dist.StudentT(nu, mean, sigma)
     else:
         obs_dist = dist.Normal(mean, sigma)
-    numpyro.sample("log_loss", obs_dist, obs=log_loss)
+    with numpyro.handlers.mask(mask=True if mask is None else mask):
+        numpyro.sample("log_loss", obs_dist, obs=log_loss)

@@ -11,15 +11,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 from numpyro.infer import Predictive
 
+from .._lazy import lazy_import
 from ..data.runs import RunsTable, load_runs
 from ..laws import Design, Law, get_law
 from ..laws.inputs import design_for, law_inputs
 from ..priors.literature import trace_params
 from .scaling import build_model
 from .setup import check_options, check_priors, prepare
+
+pd = lazy_import("pandas")
 
 __all__ = ["PriorPredictive", "prior_predictive", "prior_draws"]
 

@@ -51,7 +51,9 @@ def build_model(
     * ``log_inputs``: dict of ``log N``/``log D``/``log C`` arrays (law's inputs);
     * ``log_loss``: observed log-loss, or ``None`` for prior/posterior prediction;
     * ``design``: :meth:`bayes_scaling.laws.Design.as_arrays`;
-    * ``priors``: dict of user prior overrides (may be empty).
+    * ``priors``: dict of user prior overrides (may be empty);
+    * ``mask``: optional boolean per run, ``False`` for padding rows
+      (:mod:`bayes_scaling.inference.buckets`).
 
     The same function object is returned for the same ``(law, likelihood)``,
     which lets compiled samplers be reused.
@@ -71,6 +73,7 @@ def _build_model(law: Law, likelihood: str) -> Callable[..., None]:
         log_loss: Any,
         design: Mapping[str, Any],
         priors: Mapping[str, dist.Distribution],
+        mask: Any = None,
     ) -> None:
         params = law.sample_params(design, priors)
         sampled = law.default_priors(design)
@@ -78,7 +81,7 @@ def _build_model(law: Law, likelihood: str) -> Callable[..., None]:
             if name not in sampled:  # derived (e.g. A from log_A_c): record it too
                 numpyro.deterministic(name, params[name])
         mean = law.log_mean(params, log_inputs)
-        observe(likelihood, mean, log_loss, priors)
+        observe(likelihood, mean, log_loss, priors, mask)
 
     model.__name__ = f"{law.name}_{likelihood}_model"
     return model

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 
 from ..data.runs import RunsTable, load_runs
@@ -63,7 +63,7 @@ def prepare(
     with jax.enable_x64(True):
         model_kwargs = {
             "log_inputs": log_inputs(law, runs),
-            "log_loss": jnp.log(jnp.asarray(runs.loss)),
+            "log_loss": jax.device_put(np.log(runs.loss)),  # jnp ops compile per shape
             "design": design.as_arrays(),
             "priors": priors,
         }

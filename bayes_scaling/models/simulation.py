@@ -9,11 +9,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data.sizes import complete_sizes
 from ..laws import Law, get_law
 from ..laws.inputs import law_inputs
+
+pd = lazy_import("pandas")
+
 
 __all__ = ["simulate", "iso_flop_design", "example_runs", "EXAMPLE_TRUTH"]
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..exceptions import PriorDataConflictWarning
 from .literature import resolve_priors
+
+pd = lazy_import("pandas")
 
 __all__ = ["prior_data_conflict", "check_prior_data_conflict"]
 

@@ -71,9 +71,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..laws import Design, Law, get_law
+
+pd = lazy_import("pandas")
+
 
 if TYPE_CHECKING:
     pass

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import arviz_stats as azs
 import numpy as np
-import pandas as pd
+
+from .._lazy import lazy_import
+
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
 
 __all__ = ["PosteriorResults"]
 

@@ -27,11 +27,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
+from ..inference.buckets import bucket_size, pad_model_kwargs
 from ..inference.diagnostics import checked_names, sampling_numbers
 from ..inference.intervals import DEFAULT_LEVEL
 from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts_batched
+from ..inference.progress import progress_bar, progress_enabled
 from ..laws import Law, get_law
 from ..models.likelihood import noise_priors
 from ..models.scaling import build_model
@@ -42,6 +44,8 @@ from ..models.setup import (
 )
 from ..priors.conflict import conflict_table
 from .scaling_fit import ScalingFit, assemble
+
+pd = lazy_import("pandas")
 
 __all__ = ["fit_many", "FitBatch"]
 
@@ -124,14 +128,16 @@ def fit_many(
     max_tree_depth: int = 10,
     batch_size: int = 64,
     sampler: SamplerConfig | None = None,
+    progress: bool | None = None,
 ) -> FitBatch:
     """Fit one law independently to many runs tables, batched.
 
     Parameters
     ----------
     tables : sequence of DataFrame, path or RunsTable
-        Each is validated as in :func:`bayes_scaling.fit`. Tables of equal
-        length share one compiled sampler.
+        Each is validated as in :func:`bayes_scaling.fit`. Tables padded to
+        the same bucket size (:mod:`bayes_scaling.inference.buckets`) share one compiled
+        sampler.
     law, likelihood, priors, chains, draws, warmup, level, flops_factor, columns,
     dense_mass, target_accept, max_tree_depth
         As in :func:`bayes_scaling.fit` (the same settings for every table);
@@ -143,7 +149,8 @@ def fit_many(
         Data sets per compiled call (bounds memory; rounded to a multiple of
         the local device count). Each call shards its data sets over all local
         devices (see ``docs/scaling_out.md``).
-
+    progress : bool or None
+        Progress bar over the fits (``None``: see :mod:`bayes_scaling.inference.progress`).
     sampler : SamplerConfig, optional
         All NUTS settings at once (the same argument on every ``fit_*``); the
         separate sampler keywords then keep their defaults.
@@ -168,27 +175,31 @@ def fit_many(
     prepared = [prepare(t, law, likelihood, priors, flops_factor, columns) for t in tables]
     model = build_model(law, likelihood)
     base_key = jax.random.PRNGKey(seed)
-    by_size: dict[int, list[int]] = defaultdict(list)
+    by_size: dict[int, list[int]] = defaultdict(list)  # by bucket: mixed sizes share programs
     for i, (runs, _, _) in enumerate(prepared):
-        by_size[runs.num_runs].append(i)
+        by_size[bucket_size(runs.num_runs)].append(i)
     devices = jax.local_device_count()
     step = max(devices, batch_size - batch_size % devices)
     results: dict[int, tuple[dict, dict]] = {}
     start = time.perf_counter()
+    bar = progress_bar(len(prepared), "fit_many", progress_enabled(progress), unit="fit")
     with jax.enable_x64(True):
-        for indices in by_size.values():
+        for padded_size, indices in by_size.items():
             # Every call has a full chunk (a multiple of the device count), padding the
             # last with repeats, so each table size compiles once.
             size = step if len(indices) > step else -(-len(indices) // devices) * devices
             for lo in range(0, len(indices), size):
                 chunk = indices[lo:lo + size]
                 padded = chunk + [chunk[-1]] * (size - len(chunk))
-                kwargs = _stack([prepared[i][2] for i in padded])
+                kwargs = _stack([pad_model_kwargs(prepared[i][2], prepared[i][0].num_runs,
+                                                  padded_size) for i in padded])
                 keys = jnp.stack([jax.random.fold_in(base_key, i) for i in padded])
                 out = run_nuts_batched(model, kwargs, config, keys)
                 for j, i in enumerate(chunk):
                     results[i] = ({k: v[j] for k, v in out.samples.items()},
                                   {k: v[j] for k, v in out.stats.items()})
+                bar.update(len(chunk))
+    bar.close()
     seconds = time.perf_counter() - start
     ordered = [results[i] for i in range(len(prepared))]
     names = checked_names(law.param_names, list(ordered[0][0]))

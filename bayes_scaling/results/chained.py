@@ -7,12 +7,14 @@ from typing import Any
 
 import jax
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data.sizes import complete_sizes
 from ..exceptions import SigmoidExtrapolationWarning
 from .downstream import DownstreamFit
 from .scaling_fit import ScalingFit
+
+pd = lazy_import("pandas")
 
 __all__ = ["predict_downstream"]
 

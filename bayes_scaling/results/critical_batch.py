@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..inference.intervals import quantile_columns
 from ..inference.nuts import SamplerConfig, resolve_sampler
 from ..models.hyperparams import direct_model, tradeoff_model
@@ -22,6 +22,8 @@ from .posterior_result import (
     column,
     sample_posterior,
 )
+
+pd = lazy_import("pandas")
 
 __all__ = ["CriticalBatchFit", "fit_critical_batch_size", "simulate_steps_to_target"]
 

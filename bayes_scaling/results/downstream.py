@@ -42,14 +42,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import arviz_base as azb
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
-import xarray as xr
 
+from .._lazy import lazy_import
 from ..data.runs import RunsTableError
 from ..exceptions import SigmoidExtrapolationWarning
 from ..inference import diagnostics
@@ -62,6 +60,10 @@ from ..models.downstream import (
     sigmoid_accuracy,
 )
 from .base import PosteriorResults
+
+azb = lazy_import("arviz_base")
+pd = lazy_import("pandas")
+xr = lazy_import("xarray")
 
 __all__ = ["DownstreamFit", "fit_downstream", "sigmoid_accuracy",
            "NOISE_MODELS", "SigmoidExtrapolationWarning"]

@@ -50,9 +50,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
-import xarray as xr
 
+from .._lazy import lazy_import
 from ..inference.intervals import quantile_columns
 from ..inference.nuts import SamplerConfig, resolve_sampler
 from ..models.hyperparams import bowl_model
@@ -65,6 +64,9 @@ from .posterior_result import (
     column,
     sample_posterior,
 )
+
+pd = lazy_import("pandas")
+xr = lazy_import("xarray")
 
 __all__ = ["fit_hyperparameter_law", "HyperparameterFit", "fit_critical_batch_size",
            "CriticalBatchFit", "simulate_sweeps", "simulate_steps_to_target", "DEEPSEEK_LR",

@@ -42,8 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data.runs import RunsTable, RunsTableError, load_runs
 from ..inference import diagnostics
 from ..inference.assembly import (
@@ -62,6 +62,10 @@ from ..models.learning_curves import build_learning_curve_model
 from ..models.likelihood import noise_priors
 from ..models.setup import check_options, check_priors
 from .scaling_fit import ScalingFit
+
+azs = lazy_import("arviz_stats")
+pd = lazy_import("pandas")
+
 
 __all__ = ["LearningCurveFit", "fit_learning_curves", "select_checkpoints",
            "simulate_learning_curves"]

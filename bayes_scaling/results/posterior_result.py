@@ -8,16 +8,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import arviz_base as azb
 import jax
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
-import xarray as xr
 
+from .._lazy import lazy_import
 from ..inference import diagnostics
 from ..inference.nuts import SamplerConfig, arviz_sample_stats, run_nuts
 from .base import PosteriorResults
+
+azb = lazy_import("arviz_base")
+pd = lazy_import("pandas")
+xr = lazy_import("xarray")
 
 META_KEY = "bayes_scaling_hyperparams"
 

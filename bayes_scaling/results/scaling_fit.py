@@ -19,21 +19,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import arviz_base as azb
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
-import xarray as xr
 from numpyro.infer import Predictive
 
+from .._lazy import lazy_import
 from ..data.accounting import for_fit
 from ..data.runs import RunsTable, load_runs
 from ..inference import diagnostics
-from ..inference.assembly import log_likelihood_fn, posterior_tree
+from ..inference.assembly import posterior_tree, with_log_likelihood
+from ..inference.buckets import pad_model_kwargs
 from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
 from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts
+from ..inference.pointwise import pointwise_log_likelihood
 from ..laws import Design, Law, get_law
 from ..laws.allocation import log_optimal_allocation
 from ..laws.inputs import law_inputs
@@ -46,6 +46,11 @@ from ..priors.conflict import check_prior_data_conflict
 from ..priors.serialize import decode_priors, encode_priors
 from .base import PosteriorResults
 from .extensions import implementation
+from .log_likelihood import OnDemandLogLikelihood
+
+azb = lazy_import("arviz_base")
+pd = lazy_import("pandas")
+xr = lazy_import("xarray")
 
 __all__ = ["fit", "ScalingFit", "load", "DEFAULT_LEVEL"]
 
@@ -53,7 +58,7 @@ _FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, eq=False)
-class ScalingFit(PosteriorResults):
+class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
     """Posterior of a scaling law fitted to a runs table.
 
     Create with :func:`fit` (or :func:`load`). Attributes are read-only.
@@ -67,8 +72,9 @@ class ScalingFit(PosteriorResults):
     design : Design
         Centres of the parameterisation and prior scales.
     posterior : xarray.DataTree
-        ArviZ-convention results (posterior, sample_stats, log_likelihood,
-        observed_data, constant_data).
+        ArviZ-convention results (posterior, sample_stats, observed_data,
+        constant_data; ``log_likelihood`` only when fitted with
+        ``log_likelihood=True``: see ``log_likelihood_tree()``).
     seed : int
     level : float
         Default interval mass of summaries and predictions.
@@ -91,6 +97,8 @@ class ScalingFit(PosteriorResults):
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     groups: GroupStructure | None = None
     priors: Mapping[str, Any] = field(default_factory=dict)
+    # Values computed on demand (the pointwise log-likelihood); not part of the fit's identity.
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ draws
     def param_draws(self, group: str | None = None) -> dict[str, np.ndarray]:
@@ -146,12 +154,8 @@ class ScalingFit(PosteriorResults):
 
     # ---------------------------------------------------------------- summary
     def summary(self, level: float | None = None) -> pd.DataFrame:
-        """One row per parameter: mean, sd, median, interval, r_hat, ess_bulk, ess_tail.
-
-        Computed with ``arviz_stats.summary`` (rank-normalised split R-hat and
-        ESS), equal-tailed intervals at ``level`` (the schema of
-        :class:`~bayes_scaling.results.base.PosteriorResults`).
-        """
+        """One row per parameter: mean, sd, median, interval, r_hat, ess_bulk, ess_tail
+        (``arviz_stats``; equal-tailed intervals at ``level``; the PosteriorResults schema)."""
         names = list(self.law.param_names) + list(noise_priors(self.likelihood))
         if self.groups is not None:  # population location and spread of pooled parameters
             names += list(self.groups.hyper_names(self.law))
@@ -202,19 +206,15 @@ class ScalingFit(PosteriorResults):
             and ``median`` of the loss curve, ``lower``/``upper`` (credible band
             of the curve: parameter uncertainty), ``pred_lower``/``pred_upper``
             (predictive band of a new run's observed loss: adds the observation
-            noise), and ``level``. Beyond the largest fitted run the predictive
-            band includes the extrapolation discrepancy of
-            :mod:`bayes_scaling.extrapolation.discrepancy` (``band`` says which band it is;
-            ``decades_beyond`` is the distance).
+            noise), ``level``, ``band`` (which predictive band) and ``decades_beyond``.
 
         Other Parameters
         ----------------
         extrapolation : {"field", "none"} or Discrepancy, default "field"
-            ``"field"``: add the discrepancy with the shipped field prior (zero
-            inside the fitted range); ``"none"``: the plain predictive band
-            (parameters and noise only, labelled ``"plain predictive"``); a
-            :class:`~bayes_scaling.extrapolation.discrepancy.Discrepancy` (e.g. from
-            :func:`~bayes_scaling.extrapolation.discrepancy.calibrate_discrepancy`) uses its draws.
+            ``"field"``: beyond the largest fitted run the predictive band adds the
+            discrepancy of :class:`~bayes_scaling.Discrepancy` with the shipped field
+            prior (zero inside); ``"none"``: the plain band; a ``Discrepancy`` (e.g.
+            from :func:`~bayes_scaling.calibrate_discrepancy`) uses its draws.
 
         Examples
         --------
@@ -235,9 +235,7 @@ class ScalingFit(PosteriorResults):
         out["lower"], out["upper"] = band["median_lower"], band["median_upper"]
         tail = (1.0 - level) / 2.0
         out["pred_lower"], out["pred_upper"] = np.exp(np.quantile(log_obs, [tail, 1 - tail], axis=0))
-        out["level"] = level
-        out["band"] = band_label
-        out["decades_beyond"] = beyond
+        out["level"], out["band"], out["decades_beyond"] = level, band_label, beyond
         return out
 
     def predict_draws(self, N: Any = None, D: Any = None, C: Any = None,  # noqa: N803
@@ -382,11 +380,12 @@ def fit(
     target_accept: float = 0.9,
     max_tree_depth: int = 10,
     chain_method: str | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     warn: bool = True,
     groups: Any = None,
     posterior_predictive: bool = False,
     sampler: SamplerConfig | None = None,
+    log_likelihood: bool = False,
 ) -> ScalingFit:
     """Fit a scaling law to a table of training runs with NUTS.
 
@@ -423,12 +422,18 @@ def fit(
         Count ``N`` and ``C`` under a parameter/FLOPs convention first (a
         DataFrame is needed): see :mod:`bayes_scaling.accounting`.
     dense_mass, target_accept, max_tree_depth, chain_method, progress
-        Sampler settings (see :class:`bayes_scaling.inference.SamplerConfig`).
+        Sampler settings (see :class:`bayes_scaling.inference.SamplerConfig`);
+        ``progress=None`` shows a bar when interactive, not under pytest/CI, and
+        follows ``BAYES_SCALING_PROGRESS=0/1`` (see :mod:`bayes_scaling.inference.progress`).
     warn : bool
         Emit diagnostic warnings (divergences, R-hat, ESS).
     posterior_predictive : bool, default False
         Also store replicated log-losses of the observed runs (one per draw) in
         the ``posterior_predictive`` group, for posterior predictive checks.
+    log_likelihood : bool, default False
+        Store the pointwise log-likelihood in the ``log_likelihood`` group now.
+        By default it is computed on demand (LOO, model comparison, outlier
+        reports) by ``ScalingFit.log_likelihood()``: it has draws x runs values.
     groups : None, False, str, mapping or GroupStructure
         For a table with a ``group`` column: which law parameters are
         ``"shared"``, ``"separate"`` per group or ``"pooled"`` (hierarchical),
@@ -475,10 +480,13 @@ def fit(
                                           groups=structure)
     model = build_model(law, likelihood, structure)
     with jax.enable_x64(True):
-        result = run_nuts(model, model_kwargs, config, jax.random.PRNGKey(seed))
+        # Padded to a bucket size: a new table size in a seen bucket compiles nothing.
+        padded = pad_model_kwargs(model_kwargs, runs.num_runs)
+        result = run_nuts(model, padded, config, jax.random.PRNGKey(seed))
     fitted = assemble(law, likelihood, runs, design, model_kwargs, result.samples,
                        result.stats, config, seed, level, groups=structure,
-                       posterior_predictive=posterior_predictive)
+                       posterior_predictive=posterior_predictive,
+                       log_likelihood=log_likelihood)
     if warn:
         diagnostics.check_fit(fitted)
         if priors:  # informative priors given: do the runs contradict them?
@@ -490,19 +498,25 @@ def assemble(
     law: Law, likelihood: str, runs: RunsTable, design: Design, model_kwargs: Mapping[str, Any],
     samples: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray], config: SamplerConfig,
     seed: int, level: float, *, groups: GroupStructure | None = None,
-    posterior_predictive: bool = False,
+    posterior_predictive: bool = False, log_likelihood: bool = False,
 ) -> ScalingFit:
-    """Pointwise log-likelihood, DataTree and ScalingFit from one data set's draws."""
+    """DataTree and ScalingFit from one data set's draws (``model_kwargs`` unpadded).
+
+    The pointwise log-likelihood is stored only with ``log_likelihood=True``;
+    otherwise ``ScalingFit.log_likelihood()`` computes it when asked.
+    """
     model = build_model(law, likelihood, groups)
-    with jax.enable_x64(True):
-        flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in samples.items()}
-        log_lik = log_likelihood_fn(model)(flat, dict(model_kwargs))
-        if posterior_predictive:
+    if posterior_predictive:
+        with jax.enable_x64(True):
+            flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in samples.items()}
             # Replicated log-losses of the observed runs, one per posterior draw.
             replicate = Predictive(model, posterior_samples=flat, return_sites=["log_loss"])(
                 jax.random.PRNGKey(seed + 2), **{**model_kwargs, "log_loss": None})["log_loss"]
-    log_lik = np.asarray(log_lik).reshape(config.chains, config.draws, -1)
-    tree = posterior_tree(law, runs, dict(samples), dict(stats), log_lik, groups)
+    tree = posterior_tree(law, runs, dict(samples), dict(stats), None, groups)
+    if log_likelihood:
+        tree = with_log_likelihood(tree, pointwise_log_likelihood(
+            ScalingFit(law=law, likelihood=likelihood, runs=runs, design=design, posterior=tree,
+                       seed=seed, level=level, sampler=config, groups=groups)))
     if posterior_predictive:
         tree["posterior_predictive"] = azb.from_dict(
             {"posterior_predictive": {

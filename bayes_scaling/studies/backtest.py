@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..baselines import fit_approach3
 from ..data import datasets
 from ..extrapolation.leave_future_out import calibrate_extrapolation
 from ..laws.chinchilla import chinchilla_log_loss
 from ..results.scaling_fit import fit as bayes_fit
 from .labels import APPROACH3, BAYES_LABELS, PARAMS, runs_only
+
+pd = lazy_import("pandas")
 
 
 # -------------------------------------------------------------------- backtest
