@@ -57,8 +57,8 @@ def test_envelope_is_the_lowest_loss_of_any_run():
     assert np.allclose(envelope["D_opt"] * 6.0 * envelope["N_opt"], envelope["C"])
 
 
-def test_tables_match_the_other_approaches():
-    result = fit_approach1(_curves(0, 0.001, 0.001), num_bootstrap=50, seed=0)
+def test_tables_match_the_other_approaches(seed):
+    result = fit_approach1(_curves(0, 0.001, 0.001), num_bootstrap=50, seed=seed)
     runs = bs.example_runs()
     approach2 = fit_approach2(runs, num_bootstrap=20, seed=0)
     assert list(result.summary().columns) == list(approach2.summary().columns)
@@ -87,9 +87,9 @@ needs_data = pytest.mark.skipif(not shared_data_available(), reason="../shared/d
 
 @pytest.mark.realdata
 @needs_data
-def test_runs_on_pythia_and_gemstones_checkpoints():
-    gem = fit_approach1(load_gemstones(which="hot"), num_bootstrap=100, seed=0)
+def test_runs_on_pythia_and_gemstones_checkpoints(seed):
+    gem = fit_approach1(load_gemstones(which="hot"), num_bootstrap=100, seed=seed)
     assert 0.3 < gem.params["a"] < 0.8
-    pythia = fit_approach1(load_pythia(deduped=False), num_bootstrap=100, seed=0)
+    pythia = fit_approach1(load_pythia(deduped=False), num_bootstrap=100, seed=seed)
     assert np.isfinite(pythia.params["a"])
     assert len(pythia.summary()) >= 2

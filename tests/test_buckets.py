@@ -61,7 +61,7 @@ def test_bucketing_can_be_turned_off(monkeypatch):
 
 @pytest.mark.parametrize("likelihood", ["normal", "student_t"])
 @pytest.mark.parametrize("grouped", [False, True])
-def test_masked_padding_leaves_the_log_density_unchanged(likelihood, grouped):
+def test_masked_padding_leaves_the_log_density_unchanged(likelihood, grouped, seed):
     """At any parameter value the padded model's log density equals the unpadded one's."""
     law = bs.get_law("chinchilla")
     table = _grouped(7, 1) if grouped else _table(7, 1)
@@ -72,7 +72,7 @@ def test_masked_padding_leaves_the_log_density_unchanged(likelihood, grouped):
     with jax.enable_x64(True):
         padded = pad_model_kwargs(kwargs, runs.num_runs)
         assert padded["mask"].shape == (bucket_size(runs.num_runs),)
-        draws = bs.fit(table, likelihood=likelihood, chains=1, draws=5, warmup=5, seed=0,
+        draws = bs.fit(table, likelihood=likelihood, chains=1, draws=5, warmup=5, seed=seed,
                        warn=False).posterior["posterior"]
         for s in range(5):
             params = {k: jnp.asarray(v.values[0, s]) for k, v in draws.items()}
@@ -81,18 +81,21 @@ def test_masked_padding_leaves_the_log_density_unchanged(likelihood, grouped):
             np.testing.assert_allclose(float(masked), float(plain), rtol=1e-12)
 
 
+_NEW_BUCKET_CHECKED: set[tuple[str, bool]] = set()
+
+
 @pytest.mark.parametrize("likelihood,grouped", [("normal", False), ("student_t", False),
                                                 ("normal", True)])
-def test_a_new_size_inside_a_seen_bucket_compiles_nothing(likelihood, grouped):
+def test_a_new_size_inside_a_seen_bucket_compiles_nothing(likelihood, grouped, seed):
     make = _grouped if grouped else _table
     kwargs = {"likelihood": likelihood, "warn": False, **SMALL}
     group = {"group": "a"} if grouped else {}
-    first = bs.fit(make(10, 1), seed=0, **kwargs)  # 30 (60 grouped) runs: the 64-run bucket
+    first = bs.fit(make(10, 1), seed=seed, **kwargs)  # 30 (60 grouped) runs: the 64-run bucket
     first.summary(), first.predict(N=1e9, D=2e10, **group)
     traces, samplers = inference.trace_count(), inference.compiled_sampler_count()
     table = make(7, 2)  # 21 (42) runs: same bucket (simulating it compiles: outside the log)
     with _CompileLog() as log:
-        other = bs.fit(table, seed=1, **kwargs)
+        other = bs.fit(table, seed=seed + 1, **kwargs)
         summary = other.summary()
         pred = other.predict(N=1e9, D=2e10, group="a" if grouped else None)
     assert other.runs.num_runs == (42 if grouped else 21)
@@ -100,30 +103,35 @@ def test_a_new_size_inside_a_seen_bucket_compiles_nothing(likelihood, grouped):
     assert inference.trace_count() == traces
     assert inference.compiled_sampler_count() == samplers
     assert np.isfinite(summary["mean"]).all() and len(pred) == 1
-    # A table in a new bucket does trace and compile (so the check above can fail).
+    # A table in a new bucket does trace and compile (so the check above can fail). Only
+    # the first run of this variant in a process can see that bucket new: under several
+    # test seeds (BAYES_SCALING_TEST_SEED) the later runs find it compiled.
+    if (likelihood, grouped) in _NEW_BUCKET_CHECKED:
+        return
+    _NEW_BUCKET_CHECKED.add((likelihood, grouped))
     table = make(30, 3)  # 90 (180) runs: the 96 (192) bucket
     with _CompileLog() as log:
-        bs.fit(table, seed=1, **kwargs)
+        bs.fit(table, seed=seed + 1, **kwargs)
     assert log.compiles and inference.compiled_sampler_count() == samplers + 1
 
 
-def test_padded_and_unpadded_fits_agree_in_distribution(monkeypatch):
+def test_padded_and_unpadded_fits_agree_in_distribution(monkeypatch, seed):
     """Posterior means of a 40-run table (padded with 24 masked rows) and of the same
     table unpadded agree within 5 combined Monte-Carlo standard errors
     (``mcse_mean`` = sd / sqrt(bulk ESS) per fit): for a correct sampler a 5-sigma
     gap has probability < 1e-6 per parameter."""
     table = _table(8, 4, budgets=(1e18, 4e18, 1.6e19, 6.4e19, 2.56e20))
     settings = {"chains": 4, "draws": 1000, "warmup": 500, "warn": False}
-    padded = bs.fit(table, seed=1, **settings)
+    padded = bs.fit(table, seed=seed + 1, **settings)
     monkeypatch.setenv("BAYES_SCALING_BUCKETS", "0")
-    plain = bs.fit(table, seed=2, **settings)
+    plain = bs.fit(table, seed=seed + 2, **settings)
     a, b = padded.summary(), plain.summary()
     gap = (a["mean"] - b["mean"]).abs()
     assert (gap < 5 * np.hypot(a["mcse_mean"], b["mcse_mean"])).all(), (gap, a, b)
 
 
-def test_padded_rows_never_reach_results():
-    fit = bs.fit(_table(7, 5), seed=0, warn=False, **SMALL)  # 21 runs padded to 64
+def test_padded_rows_never_reach_results(seed):
+    fit = bs.fit(_table(7, 5), seed=seed, warn=False, **SMALL)  # 21 runs padded to 64
     n = fit.runs.num_runs
     assert fit.log_likelihood().shape == (4, 300, n)
     tree = fit.log_likelihood_tree()

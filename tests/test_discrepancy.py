@@ -28,8 +28,8 @@ def _iso_runs(budgets, seed, noise=0.006, bend=0.0):
 
 
 @pytest.fixture(scope="module")
-def small_fit():
-    return bs.fit(_iso_runs([1e17, 1e18], seed=1), seed=0, warn=False, **SMALL)
+def small_fit(seed):
+    return bs.fit(_iso_runs([1e17, 1e18], seed=1), seed=seed, warn=False, **SMALL)
 
 
 def test_shipped_field_prior_has_provenance():
@@ -119,7 +119,7 @@ def test_split_sweep_cuts_at_65_percent_of_log_compute():
 
 
 @pytest.mark.slow
-def test_field_prior_recovers_known_hyperparameters():
+def test_field_prior_recovers_known_hyperparameters(seed):
     """12 simulated sweeps with mu_s ~ N(-0.015, 0.005^2), tau_s = 0.01: the population
     mean drift is inside its 95% interval and the scale within a factor 2."""
     rng = np.random.default_rng(5)
@@ -130,7 +130,7 @@ def test_field_prior_recovers_known_hyperparameters():
         mu = -0.015 + 0.005 * rng.standard_normal()
         e = mu * d + np.sqrt(sd ** 2 + (0.01 * d) ** 2) * rng.standard_normal(40)
         errors[f"s{s}"] = pd.DataFrame({"e": e, "sd": sd, "d": d})
-    prior = fit_field_prior(errors, seed=0, chains=2, draws=1000, warmup=1000)
+    prior = fit_field_prior(errors, seed=seed, chains=2, draws=1000, warmup=1000)
     lo, hi = np.quantile(prior.m, [0.025, 0.975])
     assert lo < -0.015 < hi
     assert 0.005 < np.exp(np.median(prior.ell)) < 0.02

@@ -45,17 +45,17 @@ def test_unrecordable_prior_raises():
 
 
 @pytest.fixture(scope="module")
-def informed_fit():
+def informed_fit(seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.BayesScalingWarning)
         return bs.fit(bs.example_runs(seed=1), priors=PRIORS, chains=2, draws=150, warmup=150,
-                      seed=3, target_accept=0.95, level=0.8)
+                      seed=seed + 3, target_accept=0.95, level=0.8)
 
 
-def test_scaling_fit_records_its_priors(informed_fit):
+def test_scaling_fit_records_its_priors(informed_fit, seed):
     assert set(informed_fit.priors) == set(PRIORS)
     assert all(_same_prior(PRIORS[k], informed_fit.priors[k]) for k in PRIORS)
-    default = bs.fit_many([bs.example_runs(seed=2)], chains=1, draws=20, warmup=20, seed=0)[0]
+    default = bs.fit_many([bs.example_runs(seed=2)], chains=1, draws=20, warmup=20, seed=seed)[0]
     assert dict(default.priors) == {}
 
 
@@ -74,7 +74,7 @@ def test_scaling_fit_round_trips_exactly(informed_fit, tmp_path):
                                   informed_fit.predict(N=1e10, D=2e11).to_numpy())
 
 
-def test_every_fit_function_takes_one_sampler_argument():
+def test_every_fit_function_takes_one_sampler_argument(seed):
     import inspect
 
     fits = (bs.fit, bs.fit_many, bs.fit_learning_curves, bs.fit_downstream,
@@ -85,7 +85,7 @@ def test_every_fit_function_takes_one_sampler_argument():
     config = bs.SamplerConfig(chains=1, draws=30, warmup=30)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.BayesScalingWarning)
-        result = bs.fit(bs.example_runs(), sampler=config, seed=0)
+        result = bs.fit(bs.example_runs(), sampler=config, seed=seed)
     assert result.sampler == config and result.posterior["posterior"].sizes["draw"] == 30
     with pytest.raises(TypeError, match="not both"):
         bs.fit(bs.example_runs(), sampler=config, chains=2)
