@@ -396,6 +396,7 @@ def test_epochs_worth_probabilities_over_draws():
 
 
 # ------------------------------------------------------------------ real data
+@pytest.mark.slow  # 12 s; the beyond_chinchilla notebook fits the same runs by default
 @pytest.mark.realdata
 @needs_data
 def test_law_reproduces_published_huber_optimum():

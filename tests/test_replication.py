@@ -28,7 +28,11 @@ import pytest
 from bayes_scaling.data.datasets import shared_data_available
 from bayes_scaling.studies import replication as rep
 
+# -m slow: the default suite runs the same fit_chinchilla and backtest calls through
+# notebooks/chinchilla_replication.ipynb (tests/test_notebooks.py); these assertions on
+# their numbers cost another ~45 s, which the 10-minute default suite cannot spare.
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.realdata,
     pytest.mark.skipif(not shared_data_available(),
                        reason="needs the public data in ../shared/data (or $BAYES_SCALING_DATA)"),
