@@ -33,19 +33,21 @@ reported.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import warnings
-
-import jax
 import numpy as np
-from scipy.special import ndtri
 
 from .._lazy import lazy_import
 from ..laws.inputs import law_inputs
-from ..models.discrepancy import Discrepancy, FieldPriorOnlyWarning
+from ..models.discrepancy import (
+    _Z90_WIDTH,
+    Discrepancy,
+    FieldPriorOnlyWarning,
+    log_predictive_draws,
+)
 from ..results.scaling_fit import fit as fit_law
 
 optimize = lazy_import("scipy.optimize")
@@ -61,20 +63,12 @@ __all__ = ["ExtrapolationCalibration", "calibrate_extrapolation", "DEFAULT_FOLD_
 DEFAULT_FOLD_DECADES: tuple[float, ...] = (0.5, 1.0, 1.5)
 # Width of a central 90% normal interval in SDs: turns predictive quantiles into an SD
 # that is robust to the heavy tails of a Student-t predictive.
-_Z90_WIDTH = 2.0 * float(ndtri(0.95))  # scipy.special: already loaded by JAX
 
 
 def _axis(fit: ScalingFit) -> str:
     """The size that measures distance: compute when the law's inputs give it."""
     inputs = fit.law.inputs
     return inputs[0] if len(inputs) == 1 else "C"
-
-
-def _log_predictive_draws(fit: ScalingFit, sizes: Mapping[str, np.ndarray], seed: int
-                          ) -> np.ndarray:
-    """Draws of a new run's observed log-loss: curve plus observation noise."""
-    curve = np.log(fit.predict_draws(**{k: sizes[k] for k in fit.law.inputs}))
-    return curve + fit.noise_draws(curve.shape, jax.random.PRNGKey(seed))
 
 
 @dataclass(frozen=True)
@@ -135,7 +129,7 @@ class ExtrapolationCalibration:
         table = fit.predict(N=N, D=D, C=C, level=level, seed=seed, extrapolation="none",
                             **extra)
         sizes = law_inputs(fit.law, N, D, C, fit.runs.flops_factor, U)
-        draws = _log_predictive_draws(fit, sizes, seed)
+        draws = log_predictive_draws(fit, sizes, seed)
         d = self.distance(sizes)
         rng = np.random.default_rng(seed)
         draws = draws + self.tau * d[None, :] * rng.standard_normal(draws.shape)
@@ -160,7 +154,7 @@ def _fold_errors(fit: ScalingFit, cut: float, axis: str, fold: int, seed: int,
     refit = fit_law(inner[columns], law=fit.law, likelihood=fit.likelihood, seed=seed + fold,
                     flops_factor=fit.runs.flops_factor, warn=False, **fit_kwargs)
     sizes = {k: outer[k].to_numpy() for k in ("N", "D", "C", "U") if k in outer.columns}
-    draws = _log_predictive_draws(refit, sizes, seed + 10 + fold)
+    draws = log_predictive_draws(refit, sizes, seed + 10 + fold)
     lower, median, upper = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
     return pd.DataFrame({
         "fold": fold, "cut": cut, "runs_in": len(inner), axis: sizes[axis],
