@@ -30,10 +30,9 @@ import shlex
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import version as _package_version
 from pathlib import Path
 from typing import Any
-
-from importlib.metadata import version as _package_version
 
 import numpy as np
 import pandas as pd
