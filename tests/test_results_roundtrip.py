@@ -222,6 +222,10 @@ def test_every_predict_table_has_the_one_schema(informed_fit, curves_fit, downst
                                                       run=curves_fit.run_labels[0]),
         "DownstreamFit": downstream_fit.predict([2.0, 2.5]),
         "predict_downstream": bs.predict_downstream(example_fit, downstream_fit, C=[1e21]),
+        "stacked_predict": bs.stacked_predict({"a": example_fit, "b": informed_fit},
+                                              {"a": 0.5, "b": 0.5}, N=1e10, D=2e11),
+        "PriorPredictive.bands": bs.prior_predictive("chinchilla", bs.example_runs(),
+                                                     num_draws=200).bands(),
         **_synthetic_fits(),
     }
     for label, table in tables.items():

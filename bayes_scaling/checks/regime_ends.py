@@ -2,7 +2,7 @@
 
 The ``method="ends"`` of the one regime detector,
 :func:`bayes_scaling.power_law_regime` (:mod:`bayes_scaling.checks.regimes`), runs
-:func:`end_tests`. :func:`regime_check` is its old name (deprecated);
+``end_tests``. :func:`regime_check` is its old name (deprecated);
 :func:`suggest_exclusions` gives the mask alone.
 """
 
@@ -253,7 +253,7 @@ def regime_check(
 ) -> pd.DataFrame:
     """Deprecated: ``bayes_scaling.power_law_regime(fit, method="ends").tests``.
 
-    The same end tests (:func:`end_tests`) and the same table; warns
+    The same end tests (``end_tests``) and the same table; warns
     :class:`DeprecationWarning` naming the one regime detector.
     """
     warnings.warn("bayes_scaling.checks.regime_check is deprecated: use "
@@ -284,7 +284,7 @@ def suggest_exclusions(
 ) -> pd.Series:
     """Boolean mask of runs outside the power-law regime (``True``: exclude).
 
-    Only ends that :func:`end_tests` flags (with the same options) are cut.
+    Only ends that ``end_tests`` flags (with the same options) are cut.
     For an end flagged by the residual tests (or both ends of an axis with
     flagged curvature) runs are sorted from the extreme inwards and the cut
     ``k`` maximises the standardised mean residual of the ``k`` most extreme

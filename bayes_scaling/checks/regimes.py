@@ -4,7 +4,7 @@ power-law regime. Two methods, one :class:`RegimeReport`:
 * ``method="broken"`` (default): a broken-power-law fit gives each run a posterior
   probability of lying outside the regime, and the break locations (below);
 * ``method="ends"``: cheap tests of a fitted law's residuals at the ends of the
-  data, plus optional held-out refits (:func:`bayes_scaling.checks.end_tests`; the
+  data, plus optional held-out refits (``bayes_scaling.checks.end_tests``; the
   old :func:`bayes_scaling.checks.regime_check` is deprecated in its favour).
 
 Loss curves have three regimes: a near-random start (the loss barely moves
@@ -94,7 +94,7 @@ class RegimeReport:
     method : {"broken", "ends"}
     tests : DataFrame or None
         ``method="ends"``: one row per end test (see
-        :func:`~bayes_scaling.checks.end_tests`); ``None`` otherwise. With
+        ``bayes_scaling.checks.end_tests``); ``None`` otherwise. With
         ``method="ends"``, ``breaks`` is empty and ``main_exponent`` is ``None``.
     """
 
@@ -240,7 +240,7 @@ def power_law_regime(
     ``method="broken"`` (default, below) fits a broken power law and gives the
     break locations. ``method="ends"`` tests a fitted law (``data`` a
     :class:`ScalingFit` of any law) at the ends of its data:
-    :func:`~bayes_scaling.checks.end_tests` (``threshold`` is then a ``|z|``, default
+    ``bayes_scaling.checks.end_tests`` (``threshold`` is then a ``|z|``, default
     3.5; ``refit``, ``holdout``, ``ends``, ``priors``, ``max_share`` go there), with
     the test table in ``report.tests`` and the runs to drop in ``report.exclude``.
 

@@ -7,7 +7,9 @@ hyperparameter fits inherit from :class:`PosteriorResults`, so ``draws`` and
 ``sd``, ``median``, ``lower``, ``upper`` and ArviZ's ``ess_bulk``, ``ess_tail``, ``r_hat``,
 ``mcse_*`` (equal-tailed interval at ``level``), with ``attrs["level"]``.
 
-Every ``predict`` table is built by :func:`predictive_table`: the inputs, then
+Every ``predict`` table is built by ``predictive_table`` (defined at the bottom
+layer, ``bayes_scaling._predictive``, so the prior predictive of ``models/`` uses
+it too): the inputs, then
 ``median``, ``lower``, ``upper`` (band of the curve: parameter uncertainty),
 ``pred_lower``, ``pred_upper`` (band of a new observation: adds its noise) and
 ``level`` (:data:`PREDICTIVE_COLUMNS`).
@@ -15,57 +17,17 @@ Every ``predict`` table is built by :func:`predictive_table`: the inputs, then
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from .._lazy import lazy_import
-from ..inference.intervals import quantile_columns
+from .._predictive import PREDICTIVE_COLUMNS, predictive_table  # noqa: F401  (re-exported)
 
 azs = lazy_import("arviz_stats")
 pd = lazy_import("pandas")
 
 __all__ = ["PosteriorResults", "predictive_table", "PREDICTIVE_COLUMNS"]
-
-#: The columns every results type's ``predict`` table has (after its input columns).
-PREDICTIVE_COLUMNS = ("median", "lower", "upper", "pred_lower", "pred_upper", "level")
-
-
-def predictive_table(inputs: Mapping[str, Any], curve: np.ndarray, observed: np.ndarray | None,
-                     level: float, *, log_observed: bool = False, mean: bool = True
-                     ) -> pd.DataFrame:
-    """The one predictive-table schema, from draws of shape ``(num_draws, num_points)``.
-
-    Parameters
-    ----------
-    inputs : mapping
-        Input columns, one value per point (they come first).
-    curve : ndarray
-        Draws of the curve (no observation noise): ``mean`` (with ``mean=True``),
-        ``median`` and the equal-tailed ``lower``/``upper`` at ``level``.
-    observed : ndarray or None
-        Draws of a new observation: ``pred_lower``/``pred_upper``; ``None`` (no
-        observation model) gives NaN there.
-    log_observed : bool
-        ``observed`` is on the log scale: the bounds are exponentiated (equal-tailed
-        bounds commute with the monotone map).
-    """
-    out = pd.DataFrame(dict(inputs))
-    if mean:
-        out["mean"] = curve.mean(axis=0)
-    band = quantile_columns("median", curve, level)
-    out["median"], out["lower"], out["upper"] = (band["median"], band["median_lower"],
-                                                 band["median_upper"])
-    if observed is None:
-        out["pred_lower"] = out["pred_upper"] = np.nan
-    else:
-        tail = (1.0 - level) / 2.0
-        bounds = np.quantile(observed, [tail, 1.0 - tail], axis=0)
-        out["pred_lower"], out["pred_upper"] = np.exp(bounds) if log_observed else bounds
-    out["level"] = level
-    return out
-
 
 class PosteriorResults:
     """Mixin for frozen results dataclasses with ``posterior`` (a DataTree) and ``level``."""

@@ -78,7 +78,7 @@ def predict_downstream(
         ``fixed_sigmoid_lower``/``_upper``); the predictive band of one new model's
         measured accuracy (``pred_lower``/``pred_upper``: adds the loss noise of a
         new run and the benchmark noise); ``level``; and, as in every predictive
-        table (:func:`~bayes_scaling.results.base.predictive_table`), ``median``,
+        table (``bayes_scaling._predictive.predictive_table``), ``median``,
         ``lower``, ``upper`` (the same values as the ``accuracy`` band).
 
     Examples

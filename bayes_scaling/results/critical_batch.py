@@ -72,7 +72,7 @@ class CriticalBatchFit(PosteriorResult):
 
     def predict(self, loss: Any, *, level: float | None = None) -> pd.DataFrame:
         """``B_crit`` at target losses: ``loss``, ``median``, ``lower``, ``upper``, ``level``
-        (:func:`~bayes_scaling.results.base.predictive_table`; ``pred_lower``/``pred_upper``
+        (``predictive_table`` (``bayes_scaling._predictive``); ``pred_lower``/``pred_upper``
         are NaN: the fit has no model of a new measurement of ``B_crit`` at a target loss)."""
         level = self.level if level is None else level
         draws = self.predict_draws(loss)
