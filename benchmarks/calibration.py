@@ -80,7 +80,12 @@ def _method(result: calibration.SBCResult, num_negative: int) -> str:
         "100x the largest fitted compute (`loss@100x`, `new_run@100x`) and, for Chinchilla, the "
         "per-draw compute-optimal `N_opt@100x` and `loss_opt@100x`. (The loss at the *true* "
         "optimum is not a valid SBC quantity: the truth is scored at its own optimum and every "
-        "draw at a point sub-optimal for it.)", ""])
+        "draw at a point sub-optimal for it.)", "",
+        "Verdicts in the summary follow a fixed rule: a law is called calibrated when no "
+        "quantity's rank-uniformity p-value falls below 1% divided by the number of quantities "
+        "(Bonferroni) and the Clopper-Pearson 95% bounds exclude the nominal level in at most "
+        "10% of the (quantity, level) cells; the negative control fails when every p-value "
+        f"is below 1e-3 and every {LEVEL:.0%} coverage bound lies below {LEVEL:.0%}.", ""])
 
 
 def _law_bullet(label: str, result: calibration.SBCResult) -> str:

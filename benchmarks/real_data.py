@@ -212,10 +212,12 @@ def main(argv: list[str] | None = None) -> int:
                 for m in (rep.BAYES_NORMAL, rep.BAYES_STUDENT_T))
     print("- `predictive + extrapolation term` adds a discrepancy whose SD grows linearly with "
           "the decades of compute beyond the data, its slope learnt by leave-future-out folds "
-          "inside the training runs (`bayes_scaling.extrapolation`). It lifts the best 90% "
-          f"coverage from {bayes_best:.0%} to {extra:.0%}: the folds inside the training range "
-          "show less bias than the held-out larger runs, so part of the shortfall cannot be "
-          "learnt from the small runs alone.")
+          "inside the training runs (`bayes_scaling.extrapolation`). It "
+          + ("lifts" if extra > bayes_best else "does not lift") + " the best 90% "
+          f"coverage ({bayes_best:.0%} -> {extra:.0%})"
+          + (": still short of 90%, so the folds inside the training range show less bias "
+             "than the held-out larger runs and part of the shortfall cannot be learnt from the "
+             "small runs alone." if extra < 0.9 else "."))
     print(f"- {'The Bayesian predictive band does not beat' if bayes_best < resid else 'The Bayesian predictive band beats'} "
           f"the bootstrap band plus the residual SD in 90% coverage ({bayes_best:.0%} vs "
           f"{resid:.0%}).")
