@@ -60,12 +60,10 @@ from .exceptions import (  # noqa: E402
     SigmoidExtrapolationWarning,
     TreeDepthWarning,
 )
+from .extrapolation.discrepancy import DiscrepancyCalibration, calibrate_discrepancy  # noqa: E402
 from .extrapolation.leave_future_out import ExtrapolationCalibration, calibrate_extrapolation  # noqa: E402
 from .inference import diagnostics  # noqa: E402, F401  (bs.diagnostics, as before the layers)
 from .inference.nuts import SamplerConfig  # noqa: E402
-from .extrapolation.discrepancy import DiscrepancyCalibration, calibrate_discrepancy  # noqa: E402
-from .models.discrepancy import Discrepancy, FieldPriorOnlyWarning, load_field_prior  # noqa: E402
-from .results.base import PosteriorResults  # noqa: E402
 from .laws import (  # noqa: E402
     BrokenPowerLaw,
     Chinchilla,
@@ -76,11 +74,13 @@ from .laws import (  # noqa: E402
     Saturating,
     get_law,
 )
+from .models.discrepancy import Discrepancy, FieldPriorOnlyWarning, load_field_prior  # noqa: E402
 from .models.groups import GroupStructure  # noqa: E402
 from .models.predictive import PriorPredictive, prior_predictive  # noqa: E402
 from .models.simulation import EXAMPLE_TRUTH, example_runs, iso_flop_design, simulate  # noqa: E402
 from .plots import plotting  # noqa: E402, F401  (bs.plotting, as before the layers)
 from .priors.literature import list_literature_priors, literature_priors  # noqa: E402
+from .results.base import PosteriorResults  # noqa: E402
 from .results.batch import FitBatch, fit_many  # noqa: E402
 from .results.chained import predict_downstream  # noqa: E402
 from .results.critical_batch import CriticalBatchFit  # noqa: E402
@@ -88,7 +88,8 @@ from .results.downstream import DownstreamFit, fit_downstream  # noqa: E402
 from .results.hyperparams import HyperparameterFit, fit_critical_batch_size, fit_hyperparameter_law  # noqa: E402
 from .results.hyperparams import load as load_hyperparameter_fit  # noqa: E402
 from .results.learning_curves import LearningCurveFit, fit_learning_curves  # noqa: E402
-from .results.scaling_fit import ScalingFit, fit, load  # noqa: E402
+from .results.loading import load  # noqa: E402
+from .results.scaling_fit import ScalingFit, fit  # noqa: E402
 
 _repair_numpyro_namespace()  # in case ArviZ was imported before us
 

@@ -40,7 +40,7 @@ class AllocationWarning(BayesScalingWarning):
 
 class RegimeWarning(BayesScalingWarning):
     """Residuals bend at the ends of the data: some runs may lie outside the power-law
-    regime (near-random start, saturation). See :func:`bayes_scaling.checks.regime_check`."""
+    regime (near-random start, saturation). See :func:`bayes_scaling.power_law_regime`."""
 
 
 class PriorDominatedWarning(BayesScalingWarning):

@@ -30,10 +30,9 @@ import shlex
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import version as _package_version
 from pathlib import Path
 from typing import Any
-
-from importlib.metadata import version as _package_version
 
 import numpy as np
 import pandas as pd
@@ -331,7 +330,7 @@ def _sections(inputs: ReportInputs, raw: pd.DataFrame, kept: pd.DataFrame,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         outliers = checks.outlier_report(result)
-        regimes = checks.regime_check(result, warn=False)
+        regimes = checks.power_law_regime(result, method="ends", warn=False).tests
     flagged = outliers[outliers["flagged"]]
     check_parts = [_figure_html(plot_residuals(result, seed=inputs.seed), "residuals")]
     if len(flagged):

@@ -48,6 +48,8 @@ PUBLISHED = {"R_D_star": 15.387756, "R_N_star": 5.309743}
 PUBLISHED_HUBER = 0.0158259  # the notebook's objective at its optimum (float32)
 #: SD (log scale) of the priors that pin E, A, B, alpha to the paper's values.
 PIN_SD = 1e-3
+#: The epochs question: unique tokens and compute budget (FLOPs).
+UNIQUE_TOKENS, BUDGET = 25e9, 1e22
 
 
 def pinned_priors(frame: pd.DataFrame) -> dict[str, dist.Distribution]:
@@ -104,48 +106,132 @@ def huber_refit(frame: pd.DataFrame) -> pd.DataFrame:
     return best.sort_values("huber").reset_index(drop=True)
 
 
-NOTES = """## 4. Reading the results
+def least_squares_optimum(frame: pd.DataFrame) -> tuple[float, float]:
+    """Minimise the sum of squared log-loss residuals over (R_D*, R_N*) at the paper's
+    coefficients (best of the notebook's start grid)."""
+    law = bs.DataConstrained(tied_exponents=True)
+    with jax.enable_x64(True):
+        log_inputs = {k: jnp.log(jnp.asarray(frame[k].to_numpy())) for k in ("N", "D", "U")}
+    log_loss = np.log(frame["loss"].to_numpy())
 
-* **The law matches the paper's.** At the published (R_D*, R_N*) this library's
-  `log_mean` gives the paper's Huber objective to 7 digits, and 12 of the 16
-  notebook starts converge to the published optimum (15.37, 5.32; the last digits
-  differ because the notebook ran in float32). The other 4 starts find *lower*
-  values of the same objective further along a ridge: near (47, 2.3), (95, 1.7)
-  (the second optimum noted in the data README) and (161, 1.45). The published
-  point is a local optimum of its own objective; along the ridge the objective
-  changes by 0.1%.
-* **With the paper's coefficients pinned** (its own set-up), the posterior is one
-  long, curved mode along that ridge (corr(log R_D*, log R_N*) about -0.8; every
-  chain covers it, R-hat 1.006), not two separated modes: R_D* about 50 with a 90%
-  interval of roughly 20 to 170-190, R_N* about 1.6 (1.0 to 2.7). The published
-  (15.39, 5.31) lies outside both intervals, in the ridge's low-R_D* tail; the
-  (95, 1.7) optimum lies inside. The least-squares optimum at these coefficients
-  is (73, 1.30). The residual SD is 0.10 in log loss: coefficients fitted to
-  Chinchilla's C4 iso-FLOP points describe these runs (down to 7M parameters and
-  100M unique tokens) poorly, and R_D*, R_N* absorb the misfit. A point estimate
-  of either constant without its interval overstates what the runs tell.
-* **With all coefficients free** (alpha = beta), the runs prefer E ~ 2.1,
-  alpha ~ 0.40, R_D* ~ 30-40 and a weakly identified R_N* (median 80-140, 90%
-  upper ends 260-470: excess parameters barely lose value once A and alpha adapt).
-  The residual SD drops from 0.061 (normal) to 0.034 (Student-t): the residuals
-  are heavy-tailed (double-descent runs, runs of up to 9,000 epochs), so the
-  Student-t likelihood, the Bayesian counterpart of the paper's Huber loss, is the
-  one to use. The 229 contour runs give R_D* 32 (25-42) and R_N* 37 (16-99).
-* **Sampler.** No divergences, R-hat <= 1.007 in every fit above; the all-free
-  normal fit has bulk ESS 369 (< 400 for 4 chains: one low-ESS warning). R_D* and
-  R_N* are sampled on the log scale (LogNormal priors; NUTS works in the
-  unconstrained space). A first attempt that pinned A and B through priors on A, B
-  themselves (a flat `log_A_c` plus a tight factor) failed: `log_A_c` starts at a
-  random point far from the pin, warm-up never recovered, R-hat 2.3-2.7, ESS 5,
-  chains stuck at R_D* 7-13. Pinning the sampled sites (`log_A_c`, `log_B_c`) fixed it.
-* **Epochs.** The answer to "how many epochs of 25B unique tokens at 1e22 FLOPs"
-  depends more on which coefficients are assumed (pinned: ~18 epochs, 2.2% above
-  unlimited data; free: ~13 epochs, 0.5%) than on the posterior spread within
-  either fit: intervals are conditional on the law and its coefficients.
-* `seconds` is wall time on a shared 2-core machine, compilation included; with
-  the persistent compilation cache warm, as here, a fit takes 6-15 s; a cold one
-  compiles for another 30-60 s.
-"""
+    def objective(x):
+        if np.any(x <= 0):
+            return np.inf
+        params = {**PUBLISHED_C4, "R_D_star": x[0], "R_N_star": x[1]}
+        with jax.enable_x64(True):
+            pred = np.asarray(law.log_mean({k: jnp.asarray(v) for k, v in params.items()},
+                                           log_inputs))
+        return float(np.sum((pred - log_loss) ** 2))
+
+    best = min((minimize(objective, [rd, rn], method="Nelder-Mead",
+                         options={"xatol": 1e-7, "fatol": 1e-12, "maxiter": 4000})
+                for rd in np.linspace(0.5, 20, 4) for rn in np.linspace(0.5, 20, 4)),
+               key=lambda res: res.fun)
+    return float(best.x[0]), float(best.x[1])
+
+
+def _span(values: list[float], fmt: str = "{:.2g}") -> str:
+    """``a`` when the values round alike, else ``a to b`` (smallest to largest)."""
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
+def _band(summary: pd.DataFrame, name: str, fmt: str = "{:.3g}") -> str:
+    r = summary.loc[name]
+    return f"{fmt.format(r['median'])} ({fmt.format(r['lower'])}-{fmt.format(r['upper'])})"
+
+
+def notes(optima: pd.DataFrame, at_published: float, lsq: tuple[float, float],
+          rows: list[dict], fits: dict, answers: dict) -> str:
+    """Section 4: every number below is formatted from this run's results."""
+    near = ((optima["R_D_star"] - PUBLISHED["R_D_star"]).abs() < 0.5) & (
+        (optima["R_N_star"] - PUBLISHED["R_N_star"]).abs() < 0.5)
+    published_starts = int(optima.loc[near, "starts"].sum())
+    total_starts = int(optima["starts"].sum())
+    others = optima.loc[~near]
+    lower = others[others["huber"] < at_published]
+    rel_digits = -np.log10(abs(at_published / PUBLISHED_HUBER - 1) + 1e-16)
+    out = ["## 4. Reading the results", "",
+           "Every number in this section is computed by this run of the script.", ""]
+    law = (f"* **The law against the paper's.** At the published (R_D*, R_N*) this library's "
+           f"`log_mean` gives {at_published:.7f} for the paper's Huber objective (notebook, "
+           f"float32: {PUBLISHED_HUBER}; relative difference "
+           f"{abs(at_published / PUBLISHED_HUBER - 1):.1e}, about {rel_digits:.0f} digits). "
+           f"{published_starts} of the {total_starts} notebook starts converge to the published "
+           "optimum")
+    if near.any():
+        r = optima.loc[near].iloc[0]
+        law += f" (here {r['R_D_star']:.2f}, {r['R_N_star']:.2f})"
+    law += "."
+    if len(lower):
+        spots = ", ".join(f"({r.R_D_star:.3g}, {r.R_N_star:.3g})" for r in lower.itertuples())
+        change = (at_published - lower["huber"].min()) / at_published
+        law += (f" {int(lower['starts'].sum())} starts find lower values of the same objective "
+                f"at {spots}: the published point is a local optimum of its own objective, and "
+                f"the objective differs by at most {change:.2%} between these optima.")
+    out.append(law)
+
+    pinned = [fits[k] for k in fits if "pinned" in k]
+    pinned_rows = [r for r in rows if "pinned" in r["fit"]]
+    summaries = [f.summary() for f in pinned]
+    corr = [float(r["corr(log R_D*, log R_N*)"]) for r in pinned_rows]
+    inside = all(r["R_D_star in interval"] == "no" and r["R_N_star in interval"] == "no"
+                 for r in pinned_rows)
+    out.append(
+        "* **With the paper's coefficients pinned** (its own set-up): R_D* "
+        + " and ".join(_band(s, "R_D_star") for s in summaries)
+        + ", R_N* " + " and ".join(_band(s, "R_N_star") for s in summaries)
+        + " (normal and Student-t likelihood; medians and 90% intervals), "
+        f"corr(log R_D*, log R_N*) {_span(corr)}, max R-hat "
+        f"{max(float(r['max R-hat']) for r in pinned_rows):.3f}. The published "
+        f"({PUBLISHED['R_D_star']:.2f}, {PUBLISHED['R_N_star']:.2f}) "
+        + ("lies outside both intervals in both fits" if inside
+           else "lies inside an interval in at least one fit")
+        + f". The least-squares optimum at these coefficients is ({lsq[0]:.3g}, {lsq[1]:.3g}). "
+        f"The residual SD is {_span([s.loc['sigma', 'median'] for s in summaries], '{:.3f}')} in log "
+        "loss: R_D* and R_N* absorb the misfit of the C4 coefficients on these runs, so a point "
+        "estimate of either constant without its interval overstates what the runs tell.")
+
+    free = {k: fits[k] for k in fits if "182 runs, all free" in k}
+    fs = {k: f.summary() for k, f in free.items()}
+    normal = next(s for k, s in fs.items() if k.endswith("normal"))
+    student = next(s for k, s in fs.items() if k.endswith("student_t"))
+    contour = fits["contour 229 runs, all free, student_t"].summary()
+    out.append(
+        "* **With all coefficients free** (alpha = beta): E "
+        + _span([s.loc["E", "median"] for s in fs.values()], "{:.3g}")
+        + ", alpha " + _span([s.loc["alpha", "median"] for s in fs.values()], "{:.2f}")
+        + ", R_D* " + _span([s.loc["R_D_star", "median"] for s in fs.values()], "{:.3g}")
+        + ", R_N* median " + _span([s.loc["R_N_star", "median"] for s in fs.values()], "{:.3g}")
+        + " with 90% upper ends " + _span([s.loc["R_N_star", "upper"] for s in fs.values()],
+                                           "{:.3g}")
+        + f" (posterior medians of the normal and Student-t fits). The residual SD is "
+        f"{normal.loc['sigma', 'median']:.3f} (normal) vs {student.loc['sigma', 'median']:.3f} "
+        "(Student-t scale); the Student-t likelihood is the Bayesian counterpart of the "
+        f"paper's Huber loss. The 229 contour runs give R_D* {_band(contour, 'R_D_star')} and "
+        f"R_N* {_band(contour, 'R_N_star')}.")
+
+    divergences = sum(int(r["divergences"]) for r in rows)
+    low_ess = [r for r in rows if int(r["warnings"]) > 0]
+    out.append(
+        f"* **Sampler.** {divergences} divergences and max R-hat "
+        f"{max(float(r['max R-hat']) for r in rows):.3f} over the {len(rows)} fits; min bulk "
+        f"ESS {min(float(r['min ESS']) for r in rows):.0f}; "
+        + (f"{len(low_ess)} fit(s) with sampling warnings ("
+           + ", ".join(f"{r['fit']}: {r['warnings']}" for r in low_ess) + ")."
+           if low_ess else "no sampling warnings.")
+        + " R_D* and R_N* are sampled on the log scale; the pinned fits pin the sampled "
+          "sites `log_A_c`, `log_B_c` (see `pinned_priors`).")
+    epochs = "; ".join(f"{label}: ~{a.best_epochs:g} epochs ({a.best_lower:g} to "
+                       f"{a.best_upper:g})" for label, a in answers.items())
+    out.append(f"* **Epochs** of {UNIQUE_TOKENS:.3g} unique tokens at {BUDGET:.0e} FLOPs, per "
+               f"fit: {epochs}. The "
+               "intervals are conditional on the law and its coefficients: compare the spread "
+               "between fits with the spread within each.")
+    seconds = [float(r["seconds"]) for r in rows]
+    out.append(f"* `seconds` is wall time of each fit ({_span(seconds, '{:.0f}')} s here), "
+               "compilation included; it depends on the machine and on the compilation cache.")
+    return "\n".join(out)
 
 
 def fit_row(label: str, frame: pd.DataFrame, likelihood: str, priors, args) -> tuple[dict, bs.ScalingFit]:
@@ -220,10 +306,11 @@ def main(argv: list[str] | None = None) -> int:
                                    {**PUBLISHED_C4, **PUBLISHED})
     lines += ["## 1. The law against the published optimum (no sampling)", "",
               "The paper's objective (Huber loss, delta 1e-3, on log loss; coefficients fixed to "
-              "A = 520.8, B = 1487.7, E = 1.869, alpha = beta = 0.3527) evaluated with this "
+              f"A = {PUBLISHED_C4['A']:.1f}, B = {PUBLISHED_C4['B']:.1f}, E = {PUBLISHED_C4['E']:.3f}, "
+              f"alpha = beta = {PUBLISHED_C4['alpha']:.4f}) evaluated with this "
               "library's `DataConstrained.log_mean`, minimised over (R_D*, R_N*) by Nelder-Mead "
               "from the notebook's 4 x 4 start grid:", "",
-              f"* at the published (15.387756, 5.309743): objective {at_published:.7f} "
+              f"* at the published ({PUBLISHED['R_D_star']}, {PUBLISHED['R_N_star']}): objective {at_published:.7f} "
               f"(notebook, float32: {PUBLISHED_HUBER})", "",
               markdown(optima.assign(R_D_star=optima.R_D_star.map("{:.4f}".format),
                                      R_N_star=optima.R_N_star.map("{:.4f}".format),
@@ -243,14 +330,19 @@ def main(argv: list[str] | None = None) -> int:
         row, fitted = fit_row(label, frame, likelihood, priors, args)
         rows.append(row)
         fits[label] = fitted
-    lines += ["## 2. Posterior vs published (R_D* = 15.39, R_N* = 5.31)", "",
+    lines += [f"## 2. Posterior vs published (R_D* = {PUBLISHED['R_D_star']:.2f}, "
+              f"R_N* = {PUBLISHED['R_N_star']:.2f})", "",
               markdown(transpose(rows)), ""]
 
-    lines += ["## 3. How many epochs of 25B unique tokens at 1e22 FLOPs?", ""]
+    lines += [f"## 3. How many epochs of {UNIQUE_TOKENS:.3g} unique tokens at {BUDGET:.0e} FLOPs?",
+              ""]
+    answers = {}
     for label in ("182 runs, coefficients pinned, student_t", "182 runs, all free, student_t"):
         fitted = fits[label]
-        answer = epochs_worth(fitted, unique_tokens=25e9, C=1e22)
-        alloc = optimal_allocation_constrained(fitted, C=[1e21, 1e22, 1e23], unique_tokens=25e9)
+        answer = epochs_worth(fitted, unique_tokens=UNIQUE_TOKENS, C=BUDGET)
+        answers[label] = answer
+        alloc = optimal_allocation_constrained(fitted, C=[BUDGET / 10, BUDGET, BUDGET * 10],
+                                               unique_tokens=UNIQUE_TOKENS)
         lines += [f"**{label}.** {answer.answer}", ""]
         show = answer.table[answer.table["epochs"].isin([1, 2, 4, 8, 12, 16, 24, 32, 48, 60])]
         cols = {"epochs": "{:g}", "N": "{:.3g}", "loss": "{:.4f}", "penalty": "{:.2%}",
@@ -260,10 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         acols = {"C": "{:.0e}", "N_opt": "{:.3g}", "D_opt": "{:.3g}", "epochs_opt": "{:.3g}",
                  "epochs_opt_lower": "{:.3g}", "epochs_opt_upper": "{:.3g}",
                  "loss_opt": "{:.4f}", "penalty": "{:.2%}"}
-        lines += ["Compute-optimal allocation with at most 25B unique tokens:", "",
+        lines += [f"Compute-optimal allocation with at most {UNIQUE_TOKENS:.3g} unique tokens:", "",
                   markdown(pd.DataFrame({c: alloc[c].map(f.format) for c, f in acols.items()})),
                   ""]
-    lines += [NOTES]
+    lines += [notes(optima, at_published, least_squares_optimum(runs182), rows, fits, answers)]
     text = "\n".join(lines)
     print(text)
     Path(args.out).write_text(text + "\n")

@@ -64,7 +64,7 @@ def test_fit_many_matches_independent_fits_in_distribution(seed):
     assert (batch.diagnostics["divergences"] == 0).all()
     summary = batch.summary(level=0.99)
     for name, true in bs.EXAMPLE_TRUTH.items():
-        rows = summary[summary["parameter"] == name]
+        rows = summary.xs(name, level="parameter")
         assert ((rows["lower"] <= true) & (true <= rows["upper"])).mean() >= 5 / 6, name
     # A batch member is a full ScalingFit whose draws are those of the batch.
     member = batch[2]

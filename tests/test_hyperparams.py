@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import bayes_scaling as bs
 from bayes_scaling.results.hyperparams import (
     DEEPSEEK_BATCH,
     DEEPSEEK_LR,
@@ -143,4 +144,7 @@ def test_critical_batch_size_from_measured_values(tmp_path, seed):
         fit.per_target()
     same = load(fit.to_netcdf(tmp_path / "bcrit.nc"))
     pd.testing.assert_frame_equal(same.predict([2.0, 3.0]), fit.predict([2.0, 3.0]))
+    again = bs.load(tmp_path / "bcrit.nc")  # the one loader: the same type back
+    assert type(again) is type(fit) and set(again.priors) == set(fit.priors)
+    pd.testing.assert_frame_equal(again.summary(), fit.summary())
     pd.testing.assert_frame_equal(same.table, fit.table)

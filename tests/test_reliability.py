@@ -327,11 +327,18 @@ def test_regime_check_is_quiet_on_clean_data(regime_fits, example_fit):
     clean, _ = regime_fits
     with warnings.catch_warnings():
         warnings.simplefilter("error", RegimeWarning)
-        table = checks.regime_check(clean, refit=True, ends=_HIGH_LOSS)
-        checks.regime_check(example_fit)
+        report = bs.power_law_regime(clean, method="ends", refit=True, ends=_HIGH_LOSS)
+        bs.power_law_regime(example_fit, method="ends")
+    table = report.tests
+    assert isinstance(report, bs.RegimeReport) and report.method == "ends"
     assert not table["flagged"].any(), table
     assert {"low end", "high end", "curvature", "high end held out"} <= set(table["test"])
-    assert not checks.suggest_exclusions(clean).any()
+    assert not report.exclude.any() and not checks.suggest_exclusions(clean).any()
+    # The old name still works, with a deprecation naming the new home.
+    with pytest.warns(DeprecationWarning, match="power_law_regime"):
+        old = checks.regime_check(example_fit, warn=False)
+    pd.testing.assert_frame_equal(
+        old, bs.power_law_regime(example_fit, method="ends", warn=False).tests)
 
 
 def test_regime_check_warns_about_bent_tiny_models_and_suggests_dropping_them(regime_fits, seed):
@@ -340,11 +347,12 @@ def test_regime_check_warns_about_bent_tiny_models_and_suggests_dropping_them(re
     summary = bent.summary()
     assert summary.loc["beta", "lower"] > TRUTH["beta"] and summary.loc["E", "lower"] > TRUTH["E"]
     # ... and only the held-out refit exposes it.
-    with pytest.warns(RegimeWarning, match="suggest_exclusions"):
-        table = checks.regime_check(bent, refit=True, ends=_HIGH_LOSS)
+    with pytest.warns(RegimeWarning, match="power_law_regime"):
+        report = bs.power_law_regime(bent, method="ends", refit=True, ends=_HIGH_LOSS)
+    table = report.tests
     held = table[table["test"] == "high end held out"].iloc[0]
     assert held["flagged"] and held["estimate"] > 0.05  # held-out runs ~10% above the law
-    mask = checks.suggest_exclusions(bent, refit=True, ends=_HIGH_LOSS)
+    mask = report.exclude
     assert mask.attrs["axis"] == "predicted loss"
     excluded = set(mask.index[mask])
     assert len(excluded & set(_TINY_ROWS)) >= 6 and len(excluded - set(_TINY_ROWS)) <= 1

@@ -6,16 +6,17 @@ the ones that find a problem the user must act on also warn:
 * :func:`outlier_report`: per run, a two-sided posterior predictive p-value,
   its leave-one-out version and the PSIS-LOO Pareto ``k``; flags runs the
   model cannot explain (``p < 0.01``) or that dominate the fit (``k > 0.7``).
-* :func:`regime_check`: runs at the ends of the data (smallest models,
+* :func:`power_law_regime` with ``method="ends"`` (the one regime detector; the
+  old :func:`regime_check` is deprecated): runs at the ends of the data (smallest models,
   largest losses, ...) that do not follow the law lie outside the power-law
   regime (near-random start, saturation, data repetition). Cheap residual tests
   on the fit, plus held-out refits (``refit=True``) that catch the bends the
   law absorbs by shifting its exponents. Warns
   :class:`~bayes_scaling.diagnostics.RegimeWarning`;
-  :func:`suggest_exclusions` gives a mask of the runs to drop. For a per-run
-  posterior probability of lying outside the power-law regime, with break
-  locations, see :func:`bayes_scaling.regimes.power_law_regime` (a broken
-  power law fit).
+  ``report.exclude`` (or :func:`suggest_exclusions`) is the mask of the runs to
+  drop. Its default ``method="broken"`` gives a per-run posterior probability
+  of lying outside the power-law regime, with break locations (a broken power
+  law fit).
 * :func:`prior_sensitivity`: how much each parameter's posterior contracted
   from its prior (``1 - (w_post / w_prior)^2`` with ``w`` the width of the
   central 90% interval: ``1 - var_post / var_prior`` for normal shapes).
@@ -28,7 +29,7 @@ Examples
 --------
 >>> from bayes_scaling import checks
 >>> checks.outlier_report(fit).query("flagged")                   # doctest: +SKIP
->>> checks.regime_check(fit, refit=True)                          # doctest: +SKIP
+>>> checks.power_law_regime(fit, method="ends", refit=True).tests  # doctest: +SKIP
 >>> keep = ~checks.suggest_exclusions(fit, refit=True)            # doctest: +SKIP
 >>> refit = bs.fit(fit.runs.frame[keep], law=fit.law)             # doctest: +SKIP
 >>> checks.prediction_contraction(fit, N=1e12, D=2e13)            # doctest: +SKIP

@@ -1,7 +1,14 @@
-"""Do the ends of the data bend away from the law? Residual end tests and a hold-out refit."""
+"""Do the ends of the data bend away from the law? Residual end tests and a hold-out refit.
+
+The ``method="ends"`` of the one regime detector,
+:func:`bayes_scaling.power_law_regime` (:mod:`bayes_scaling.checks.regimes`), runs
+``end_tests``. :func:`regime_check` is its old name (deprecated);
+:func:`suggest_exclusions` gives the mask alone.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +25,7 @@ pd = lazy_import("pandas")
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
-__all__ = ["regime_check", "suggest_exclusions"]
+__all__ = ["regime_check", "suggest_exclusions", "end_tests"]
 
 
 #: |z| above which a regime test is flagged (about 5e-4 two-sided per test).
@@ -138,7 +145,7 @@ def _regime_analysis(
     return table, residuals, scale, axes, held
 
 
-def regime_check(
+def end_tests(
     fit: ScalingFit,
     *,
     threshold: float = REGIME_THRESHOLD,
@@ -146,8 +153,9 @@ def regime_check(
     holdout: float = 0.15,
     ends: Any = None,
     priors: Mapping[str, dist.Distribution] | None = None,
+    max_share: float = 0.3,
     warn: bool = True,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.Series]:
     """Test whether the runs at the ends of the data follow the fitted law; warn if not.
 
     Residuals are ``log loss - median log L`` per run. Along each available
@@ -189,12 +197,17 @@ def regime_check(
         The ``priors=`` of the original fit, for the refits.
     warn : bool
 
+    max_share : float
+        Largest share of runs the exclusion mask may cut (see :func:`suggest_exclusions`).
+
     Returns
     -------
-    DataFrame
+    tests : DataFrame
         One row per test: ``axis``, ``test``, ``runs``, ``estimate`` (mean
         residual, quadratic coefficient or held-out mean residual), ``z``,
         ``exponent_shift`` (held-out tests only), ``flagged``.
+    exclude : Series
+        The mask of :func:`suggest_exclusions` (from the same analysis: no second refit).
 
     Warns
     -----
@@ -203,21 +216,52 @@ def regime_check(
         :func:`suggest_exclusions` marks and refit, or use the Student-t
         likelihood to down-weight them.
     """
-    table, _, _, _, _ = _regime_analysis(fit, threshold, refit, holdout, ends, priors)
+    analysis = _regime_analysis(fit, threshold, refit, holdout, ends, priors)
+    table = analysis[0]
+    if warn:
+        _warn_flagged(table)
+    return table, _exclusion_mask(fit, *analysis, threshold=threshold, max_share=max_share)
+
+
+def _warn_flagged(table: pd.DataFrame) -> None:
     flagged = table[table["flagged"]]
-    if warn and len(flagged):
-        details = "; ".join(
-            f"{row.test} of {row.axis}: {'coef' if row.test == 'curvature' else 'mean residual'}"
-            f" {row.estimate:+.3g} (z = {row.z:+.1f})" for row in flagged.itertuples())
-        emit_warning(
-            f"runs at the ends of the data do not follow the fitted law ({details}): some may "
-            "lie outside the power-law regime (near-random start, saturation, repeated data), "
-            "which biases the exponents. Refit without them, e.g. keep = "
-            "~bayes_scaling.checks.suggest_exclusions(fit); bs.fit(fit.runs.frame[keep], ...), "
-            "or down-weight them with likelihood='student_t'.",
-            RegimeWarning,
-        )
-    return table
+    if not len(flagged):
+        return
+    details = "; ".join(
+        f"{row.test} of {row.axis}: {'coef' if row.test == 'curvature' else 'mean residual'}"
+        f" {row.estimate:+.3g} (z = {row.z:+.1f})" for row in flagged.itertuples())
+    emit_warning(
+        f"runs at the ends of the data do not follow the fitted law ({details}): some may "
+        "lie outside the power-law regime (near-random start, saturation, repeated data), "
+        "which biases the exponents. Refit without them, e.g. keep = "
+        "~bayes_scaling.power_law_regime(fit, method='ends').exclude (or "
+        "~bayes_scaling.checks.suggest_exclusions(fit)); bs.fit(fit.runs.frame[keep], ...), "
+        "or down-weight them with likelihood='student_t'.",
+        RegimeWarning,
+    )
+
+
+def regime_check(
+    fit: ScalingFit,
+    *,
+    threshold: float = REGIME_THRESHOLD,
+    refit: bool = False,
+    holdout: float = 0.15,
+    ends: Any = None,
+    priors: Mapping[str, dist.Distribution] | None = None,
+    warn: bool = True,
+) -> pd.DataFrame:
+    """Deprecated: ``bayes_scaling.power_law_regime(fit, method="ends").tests``.
+
+    The same end tests (``end_tests``) and the same table; warns
+    :class:`DeprecationWarning` naming the one regime detector.
+    """
+    warnings.warn("bayes_scaling.checks.regime_check is deprecated: use "
+                  "bayes_scaling.power_law_regime(fit, method='ends') (the one regime "
+                  "detector; its .tests is this table, its .exclude the runs to drop)",
+                  DeprecationWarning, stacklevel=2)
+    return end_tests(fit, threshold=threshold, refit=refit, holdout=holdout, ends=ends,
+                     priors=priors, warn=warn)[0]
 
 
 def _scan(values: np.ndarray, kmax: int) -> tuple[int, float]:
@@ -240,7 +284,7 @@ def suggest_exclusions(
 ) -> pd.Series:
     """Boolean mask of runs outside the power-law regime (``True``: exclude).
 
-    Only ends that :func:`regime_check` flags (with the same options) are cut.
+    Only ends that ``end_tests`` flags (with the same options) are cut.
     For an end flagged by the residual tests (or both ends of an axis with
     flagged curvature) runs are sorted from the extreme inwards and the cut
     ``k`` maximises the standardised mean residual of the ``k`` most extreme
@@ -256,8 +300,14 @@ def suggest_exclusions(
         the table the fit was given); all ``False`` when nothing is flagged.
         ``attrs`` record the ``axis``, ``end`` and ``z`` of the cut.
     """
-    table, residuals, scale, axes, held = _regime_analysis(
-        fit, threshold, refit, holdout, ends, priors)
+    analysis = _regime_analysis(fit, threshold, refit, holdout, ends, priors)
+    return _exclusion_mask(fit, *analysis, threshold=threshold, max_share=max_share)
+
+
+def _exclusion_mask(fit: ScalingFit, table: pd.DataFrame, residuals: np.ndarray, scale: float,
+                    axes: dict[str, np.ndarray], held: dict, *, threshold: float,
+                    max_share: float) -> pd.Series:
+    """The strongest cut of a flagged end (see :func:`suggest_exclusions`)."""
     n = len(residuals)
     kmax = max(1, int(np.floor(max_share * n)))
     best: tuple[float, str, str, np.ndarray] | None = None

@@ -1,4 +1,11 @@
-"""Which runs sit outside the power-law regime: a broken-power-law fit per run.
+"""The one regime detector, :func:`power_law_regime`: which runs sit outside the
+power-law regime. Two methods, one :class:`RegimeReport`:
+
+* ``method="broken"`` (default): a broken-power-law fit gives each run a posterior
+  probability of lying outside the regime, and the break locations (below);
+* ``method="ends"``: cheap tests of a fitted law's residuals at the ends of the
+  data, plus optional held-out refits (``bayes_scaling.checks.end_tests``; the
+  old :func:`bayes_scaling.checks.regime_check` is deprecated in its favour).
 
 Loss curves have three regimes: a near-random start (the loss barely moves
 from the random-guess value), the power-law middle and the approach to the
@@ -13,8 +20,9 @@ the law (``E`` is a parameter), so saturation alone does not flag a run.
 
 Examples
 --------
->>> from bayes_scaling.regimes import power_law_regime
+>>> from bayes_scaling.checks import power_law_regime
 >>> report = power_law_regime(runs, x="C")                     # doctest: +SKIP
+>>> power_law_regime(fit, method="ends", refit=True).tests     # doctest: +SKIP
 >>> report.runs.query("flagged")                               # doctest: +SKIP
 >>> report.breaks                                              # doctest: +SKIP
 >>> bs.fit(runs[~report.exclude], law="power_law_C")           # doctest: +SKIP
@@ -34,6 +42,8 @@ from ..inference.diagnostics import RegimeWarning
 from ..laws import BrokenPowerLaw
 from ..results.scaling_fit import ScalingFit
 from ..results.scaling_fit import fit as fit_law
+from .outliers import log_mean_at_runs
+from .regime_ends import REGIME_THRESHOLD, end_tests
 
 pd = lazy_import("pandas")
 
@@ -48,6 +58,9 @@ __all__ = ["power_law_regime", "RegimeReport", "local_exponent_draws"]
 DEFAULT_TOLERANCE = 0.25
 #: Posterior probability above which a run is flagged.
 DEFAULT_THRESHOLD = 0.5
+BREAK_COLUMNS = ("break", "location", "location_lower", "location_upper", "change",
+                 "change_lower", "change_upper", "sharpness", "sharpness_lower",
+                 "sharpness_upper", "exponent_before", "exponent_after", "p_material")
 
 
 @dataclass(frozen=True)
@@ -57,12 +70,15 @@ class RegimeReport:
     Attributes
     ----------
     runs : DataFrame
-        One row per run, indexed like the table the fit was given: ``x`` and
-        ``loss`` columns, ``local_exponent`` (posterior median of the reducible
+        One row per run, indexed like the table the fit was given, with
+        ``flagged``. ``method="broken"``: ``x`` and ``loss`` columns, ``local_exponent`` (posterior median of the reducible
         loss's exponent at the run), ``segment`` (most probable segment, 0 =
         before the first break), ``p_outside`` (posterior probability that the
         run's exponent differs from the main segment's by more than
         ``tolerance``) and ``flagged`` (``p_outside > threshold``).
+        ``method="ends"``: the law's inputs, ``loss``, ``residual`` (log loss minus the
+        posterior-median log curve) and ``flagged`` (the cut of
+        :func:`~bayes_scaling.checks.suggest_exclusions`).
     breaks : DataFrame
         One row per break: ``location`` (``d_i``) with ``_lower``/``_upper``
         bounds at ``level``; ``change`` (``c_i``, the change of exponent) with
@@ -72,9 +88,14 @@ class RegimeReport:
     main_exponent : DataFrame
         Posterior median and bounds of the main segment's exponent (one row).
     fit : ScalingFit
-        The broken-power-law fit.
+        The broken-power-law fit (``method="ends"``: the fit checked).
     x : str
     tolerance, threshold, level : float
+    method : {"broken", "ends"}
+    tests : DataFrame or None
+        ``method="ends"``: one row per end test (see
+        ``bayes_scaling.checks.end_tests``); ``None`` otherwise. With
+        ``method="ends"``, ``breaks`` is empty and ``main_exponent`` is ``None``.
     """
 
     runs: pd.DataFrame
@@ -85,6 +106,8 @@ class RegimeReport:
     tolerance: float
     threshold: float
     level: float
+    method: str = "broken"
+    tests: pd.DataFrame | None = None
 
     @property
     def exclude(self) -> pd.Series:
@@ -97,7 +120,7 @@ class RegimeReport:
         return self.runs[self.runs["flagged"]]
 
     def __repr__(self) -> str:
-        return (f"RegimeReport(x={self.x!r}, runs={len(self.runs)}, "
+        return (f"RegimeReport(method={self.method!r}, x={self.x!r}, runs={len(self.runs)}, "
                 f"flagged={int(self.runs['flagged'].sum())}, breaks={len(self.breaks)})")
 
 
@@ -168,10 +191,7 @@ def _analyse(fit: ScalingFit, tolerance: float, threshold: float, level: float) 
         row["exponent_after"] = float(np.median(segments[:, i]))
         row["p_material"] = float(np.mean(np.abs(draws[f"c{i}"]) > scale))
         rows.append(row)
-    breaks = pd.DataFrame(rows, columns=[
-        "break", "location", "location_lower", "location_upper", "change", "change_lower",
-        "change_upper", "sharpness", "sharpness_lower", "sharpness_upper", "exponent_before",
-        "exponent_after", "p_material"])
+    breaks = pd.DataFrame(rows, columns=list(BREAK_COLUMNS))
     mid, lo, hi = _quantiles(main_exponent, level)
     main_table = pd.DataFrame({"median": [mid], "lower": [lo], "upper": [hi], "level": [level]},
                               index=["main_exponent"])
@@ -181,18 +201,48 @@ def _analyse(fit: ScalingFit, tolerance: float, threshold: float, level: float) 
                         tolerance=tolerance, threshold=threshold, level=level)
 
 
+def _ends_report(fit: ScalingFit, x: str, threshold: float, level: float, warn: bool,
+                 options: dict[str, Any]) -> RegimeReport:
+    """``method="ends"``: the end tests of :mod:`bayes_scaling.checks.regime_ends`."""
+    if not isinstance(fit, ScalingFit):
+        raise TypeError("method='ends' tests a fitted law: pass a ScalingFit, got "
+                        f"{type(fit).__name__}")
+    unknown = set(options) - {"refit", "holdout", "ends", "priors", "max_share"}
+    if unknown:
+        raise TypeError(f"method='ends' takes refit, holdout, ends, priors, max_share; got "
+                        f"{sorted(unknown)}")
+    tests, exclude = end_tests(fit, threshold=threshold, warn=warn, **options)
+    runs = pd.DataFrame({k: fit.runs.column(k) for k in ("N", "D", "C")
+                         if k in fit.runs.frame.columns}, index=fit.runs.frame.index)
+    runs["loss"] = fit.runs.loss
+    runs["residual"] = np.log(fit.runs.loss) - np.median(log_mean_at_runs(fit), axis=0)
+    runs["flagged"] = exclude.to_numpy()
+    runs.attrs.update(exclude.attrs)
+    return RegimeReport(runs=runs, breaks=pd.DataFrame(columns=list(BREAK_COLUMNS)),
+                        main_exponent=None, fit=fit, x=x, tolerance=float("nan"),
+                        threshold=threshold, level=level, method="ends", tests=tests)
+
+
 def power_law_regime(
     data: Any,
     x: str = "C",
     *,
+    method: str = "broken",
     breaks: int = 1,
     tolerance: float = DEFAULT_TOLERANCE,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     level: float = 0.9,
     warn: bool = True,
     **fit_kwargs: Any,
 ) -> RegimeReport:
-    """Which runs lie outside the power-law regime, with the break locations.
+    """Which runs lie outside the power-law regime: the one regime detector.
+
+    ``method="broken"`` (default, below) fits a broken power law and gives the
+    break locations. ``method="ends"`` tests a fitted law (``data`` a
+    :class:`ScalingFit` of any law) at the ends of its data:
+    ``bayes_scaling.checks.end_tests`` (``threshold`` is then a ``|z|``, default
+    3.5; ``refit``, ``holdout``, ``ends``, ``priors``, ``max_share`` go there), with
+    the test table in ``report.tests`` and the runs to drop in ``report.exclude``.
 
     Fits ``E + A x^-c0 prod_i (1 + (x/d_i)^(1/f_i))^(-c_i f_i)`` (breaks inside
     the observed range of ``x``) with NUTS, unless ``data`` already is such a
@@ -210,15 +260,18 @@ def power_law_regime(
     ----------
     data : DataFrame, path, RunsTable or ScalingFit
         Runs (with column ``x``), or a fit: a :class:`BrokenPowerLaw` fit is
-        used as is; any other fit gives its runs.
+        used as is; any other fit gives its runs (``method="ends"``: a fit, tested as is).
+    method : {"broken", "ends"}
+        The broken-power-law fit, or the end tests of a fitted law.
     x : {"N", "D", "C"}
         Resource along which regimes are sought.
     breaks : int, default 1
         Breaks of the fitted law (2: a plateau and a slow-down at once).
     tolerance : float, default 0.25
         Relative exponent difference that counts as a different regime.
-    threshold : float, default 0.5
-        ``p_outside`` above which a run is flagged.
+    threshold : float, optional
+        ``p_outside`` above which a run is flagged (default 0.5); ``method="ends"``:
+        the ``|z|`` of a flagged test (default 3.5).
     level : float
         Mass of the intervals in the breaks table.
     warn : bool
@@ -237,7 +290,12 @@ def power_law_regime(
         change of exponent and sharpness with intervals), ``main_exponent``,
         ``exclude`` (mask) and the ``fit``.
     """
-
+    if method == "ends":
+        return _ends_report(data, x, REGIME_THRESHOLD if threshold is None else threshold,
+                            level, warn, fit_kwargs)
+    if method != "broken":
+        raise ValueError(f"method must be 'broken' or 'ends', got {method!r}")
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     if not 0 < tolerance:
         raise ValueError(f"tolerance must be positive, got {tolerance!r}")
     if not 0 < threshold < 1:

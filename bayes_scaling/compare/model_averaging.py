@@ -29,9 +29,9 @@ import jax
 import numpy as np
 
 from .._lazy import lazy_import
+from .._predictive import predictive_table
 from ..data.sizes import complete_sizes
 from ..exceptions import ParetoKWarning
-from ..inference.intervals import quantile_columns
 from .loo import PARETO_K_THRESHOLD, loo_compare
 
 pd = lazy_import("pandas")
@@ -163,15 +163,8 @@ def stacked_predict(
         observed.append(np.log(curve[pick]) + noise[pick])
     curve, log_obs = np.concatenate(curves), np.concatenate(observed)
     sizes = complete_sizes(N, D, C, first.runs.flops_factor)
-    out = pd.DataFrame({k: np.ravel(v) for k, v in zip("NDC", sizes, strict=True)
-                        if v is not None})
-    out["mean"] = curve.mean(axis=0)
-    band = quantile_columns("median", curve, level)
-    out["median"], out["lower"], out["upper"] = (band["median"], band["median_lower"],
-                                                 band["median_upper"])
-    tail = (1.0 - level) / 2.0
-    out["pred_lower"], out["pred_upper"] = np.exp(np.quantile(log_obs, [tail, 1 - tail], axis=0))
-    out["level"] = level
+    out = predictive_table({k: np.ravel(v) for k, v in zip("NDC", sizes, strict=True)
+                            if v is not None}, curve, log_obs, level, log_observed=True)
     out.attrs["weights"] = dict(zip(names, w.tolist(), strict=True))
     out.attrs["draws_per_fit"] = dict(zip(names, counts.tolist(), strict=True))
     return out

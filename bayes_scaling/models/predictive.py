@@ -14,6 +14,7 @@ import numpyro.distributions as dist
 from numpyro.infer import Predictive
 
 from .._lazy import lazy_import
+from .._predictive import predictive_table
 from ..data.runs import RunsTable, load_runs
 from ..laws import Design, Law, get_law
 from ..laws.inputs import design_for, law_inputs
@@ -58,15 +59,10 @@ class PriorPredictive:
         ``pred_lower``/``pred_upper`` of a new run's loss (equal-tailed), and,
         where losses were given, ``inside`` (the observed loss is in the predictive band)."""
         level = self.level if level is None else level
-        tail = (1 - level) / 2
-        out = self.points.copy()
-        lower, median, upper = np.quantile(self.curve_draws, [tail, 0.5, 1 - tail], axis=0)
-        out["median"], out["lower"], out["upper"] = median, lower, upper
-        out["pred_lower"], out["pred_upper"] = np.quantile(self.loss_draws, [tail, 1 - tail],
-                                                           axis=0)
+        out = predictive_table(self.points, self.curve_draws, self.loss_draws, level,
+                               mean=False)
         if "loss" in out:
             out["inside"] = (out["pred_lower"] <= out["loss"]) & (out["loss"] <= out["pred_upper"])
-        out["level"] = level
         return out
 
 

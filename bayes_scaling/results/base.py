@@ -6,6 +6,13 @@ hyperparameter fits inherit from :class:`PosteriorResults`, so ``draws`` and
 (``name`` or ``name[label]`` for per-group values) and the columns ``mean``,
 ``sd``, ``median``, ``lower``, ``upper`` and ArviZ's ``ess_bulk``, ``ess_tail``, ``r_hat``,
 ``mcse_*`` (equal-tailed interval at ``level``), with ``attrs["level"]``.
+
+Every ``predict`` table is built by ``predictive_table`` (defined at the bottom
+layer, ``bayes_scaling._predictive``, so the prior predictive of ``models/`` uses
+it too): the inputs, then
+``median``, ``lower``, ``upper`` (band of the curve: parameter uncertainty),
+``pred_lower``, ``pred_upper`` (band of a new observation: adds its noise) and
+``level`` (:data:`PREDICTIVE_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -15,12 +22,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._lazy import lazy_import
+from .._predictive import PREDICTIVE_COLUMNS, predictive_table  # noqa: F401  (re-exported)
 
 azs = lazy_import("arviz_stats")
 pd = lazy_import("pandas")
 
-__all__ = ["PosteriorResults"]
-
+__all__ = ["PosteriorResults", "predictive_table", "PREDICTIVE_COLUMNS"]
 
 class PosteriorResults:
     """Mixin for frozen results dataclasses with ``posterior`` (a DataTree) and ``level``."""

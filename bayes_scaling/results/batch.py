@@ -18,10 +18,11 @@ computed vectorised with ``arviz_stats``' array functions; full
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -43,15 +44,21 @@ from ..models.setup import (
     prepare,
 )
 from ..priors.conflict import conflict_table
+from ..priors.serialize import decode_priors, encode_priors
+from .base import PosteriorResults
+from .persistence import sampler_from_meta, sampler_meta, write_tree
 from .scaling_fit import ScalingFit, assemble
+from .scaling_io import runs_from, runs_meta
 
+azb = lazy_import("arviz_base")
 pd = lazy_import("pandas")
+xr = lazy_import("xarray")
 
 __all__ = ["fit_many", "FitBatch"]
 
 
 @dataclass(frozen=True, eq=False)
-class FitBatch:
+class FitBatch(PosteriorResults):
     """Results of :func:`fit_many`: index it (``batch[i]``) for a full ScalingFit.
 
     Attributes
@@ -63,6 +70,12 @@ class FitBatch:
         (see :func:`bayes_scaling.priors.prior_data_conflict`).
     seconds : float
         Wall time of the sampling (all fits, compilation included).
+    posterior : xarray.DataTree
+        Every fit's draws in one tree: each variable has dims ``(chain, draw, fit)``.
+    priors : mapping
+        The prior overrides every fit used (empty: the law's defaults).
+
+    ``to_netcdf`` / :func:`bayes_scaling.load` round-trip the batch exactly.
     """
 
     law: Law
@@ -72,6 +85,8 @@ class FitBatch:
     _items: tuple[tuple[Any, ...], ...]
     config: SamplerConfig
     level: float
+    priors: Mapping[str, Any] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -79,10 +94,32 @@ class FitBatch:
     def __getitem__(self, index: int) -> ScalingFit:
         runs, design, kwargs, samples, stats, seed = self._items[index]
         return assemble(self.law, self.likelihood, runs, design, kwargs, samples, stats,
-                         self.config, seed, self.level)
+                        self.config, seed, self.level)
 
     def __iter__(self) -> Iterator[ScalingFit]:
         return (self[i] for i in range(len(self)))
+
+    @property
+    def seed(self) -> int:
+        """The seed of :func:`fit_many` (fit ``i`` used ``fold_in(PRNGKey(seed), i)``)."""
+        return int(self._items[0][5])
+
+    @property
+    def sampler(self) -> SamplerConfig:
+        """The NUTS settings of every fit (the same as ``config``)."""
+        return self.config
+
+    @property
+    def posterior(self) -> xr.DataTree:
+        """All fits' draws: one ``posterior`` group whose variables have dims
+        ``(chain, draw, fit, ...)`` (built once, on first use)."""
+        if "posterior" not in self._cache:
+            samples = {name: np.moveaxis(np.stack([item[3][name] for item in self._items]), 0, 2)
+                       for name in self._items[0][3]}
+            self._cache["posterior"] = azb.from_dict(
+                {"posterior": samples}, dims={name: ["fit"] for name in samples},
+                coords={"fit": np.arange(len(self))})
+        return self._cache["posterior"]
 
     def draws(self, name: str) -> np.ndarray:
         """Draws of ``name`` for every fit: shape ``(num_fits, chains * draws, ...)``."""
@@ -93,17 +130,67 @@ class FitBatch:
         return np.stack(out)
 
     def summary(self, level: float | None = None) -> pd.DataFrame:
-        """Tidy table: one row per (fit, parameter) with median and equal-tailed interval."""
-        level = self.level if level is None else level
-        tail = (1 - level) / 2
-        rows = []
+        """The one summary schema (:class:`~bayes_scaling.results.base.PosteriorResults`)
+        with a ``(fit, parameter)`` index: one row per fit and law/noise parameter."""
         names = list(self.law.param_names) + list(noise_priors(self.likelihood))
-        for name in names:
-            draws = self.draws(name)
-            lower, median, upper = np.quantile(draws, [tail, 0.5, 1 - tail], axis=1)
-            rows.append(pd.DataFrame({"fit": np.arange(len(self)), "parameter": name,
-                                      "median": median, "lower": lower, "upper": upper}))
-        return pd.concat(rows, ignore_index=True)
+        table = self.summary_table(names, level)
+        keys = [str(label).rstrip("]").split("[") for label in table.index]
+        table.index = pd.MultiIndex.from_tuples([(int(fit), name) for name, fit in keys],
+                                                names=["fit", "parameter"])
+        table = table.sort_index(level="fit", sort_remaining=False, kind="stable")
+        return table
+
+    # ------------------------------------------------------------ persistence
+    def to_netcdf(self, path: str | os.PathLike) -> str:
+        """Write every fit (draws, sampler statistics, runs tables, settings) to ``path``;
+        :func:`bayes_scaling.load` gives the batch back exactly."""
+        return write_batch(self, path)
+
+    @classmethod
+    def _from_tree(cls, tree: xr.DataTree, meta: dict[str, Any]) -> FitBatch:
+        law = get_law(meta["law"])
+        priors = decode_priors(meta.get("priors"))
+        samples = {name: np.moveaxis(tree["posterior"][name].values, 2, 0)
+                   for name in tree["posterior"].data_vars}
+        stats = {name: tree["batch_stats"][name].values for name in tree["batch_stats"].data_vars}
+        const = tree["constant_data"]
+        fit_of_row = const["fit"].values
+        items = []
+        for i, settings in enumerate(meta["runs"]):
+            rows = const.to_dataset().isel(row=np.flatnonzero(fit_of_row == i))
+            runs, design, kwargs = prepare(runs_from(rows, settings), law, meta["likelihood"],
+                                           priors, settings["flops_factor"], None)
+            items.append((runs, design, kwargs, {k: v[i] for k, v in samples.items()},
+                          {k: v[i] for k, v in stats.items()}, meta["seeds"][i]))
+        diag = tree["diagnostics"].to_dataset()
+        table = pd.DataFrame({c: diag[c].values for c in meta["diagnostics"]})
+        return cls(law=law, likelihood=meta["likelihood"], diagnostics=table,
+                   seconds=meta["seconds"], _items=tuple(items),
+                   config=sampler_from_meta(meta["sampler"]), level=meta["level"], priors=priors)
+
+
+def write_batch(batch: FitBatch, path: str | os.PathLike) -> str:
+    """See :meth:`FitBatch.to_netcdf`."""
+    frames = []
+    for i, item in enumerate(batch._items):
+        frame = item[0].frame
+        frames.append(pd.DataFrame({"fit": i, **{c: frame[c].to_numpy() for c in
+                                                 ("N", "D", "C", "loss", "U") if c in frame}}))
+    runs = pd.concat(frames, ignore_index=True)
+    stats = {name: (("fit", "chain", "draw"), np.stack([item[4][name] for item in batch._items]))
+             for name in batch._items[0][4]}
+    tree = batch.posterior.copy()
+    tree["batch_stats"] = xr.DataTree(dataset=xr.Dataset(stats))
+    tree["constant_data"] = xr.DataTree(dataset=xr.Dataset(
+        {c: ("row", runs[c].to_numpy()) for c in runs.columns}))
+    tree["diagnostics"] = xr.DataTree(dataset=xr.Dataset(
+        {str(c): ("fit", batch.diagnostics[c].to_numpy()) for c in batch.diagnostics.columns}))
+    meta = {"law": batch.law.spec(), "likelihood": batch.likelihood, "level": batch.level,
+            "seconds": batch.seconds, "sampler": sampler_meta(batch.config),
+            "priors": encode_priors(batch.priors), "seeds": [item[5] for item in batch._items],
+            "runs": [runs_meta(item[0]) for item in batch._items],
+            "diagnostics": [str(c) for c in batch.diagnostics.columns]}
+    return write_tree(tree, path, type(batch).__name__, meta)
 
 
 def _stack(trees: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -216,4 +303,4 @@ def fit_many(
     items = tuple((p[0], p[1], p[2], o[0], o[1], seed) for p, o in zip(prepared, ordered,
                                                                         strict=True))
     return FitBatch(law=law, likelihood=likelihood, diagnostics=table, seconds=seconds,
-                    _items=items, config=config, level=level)
+                    _items=items, config=config, level=level, priors=priors)

@@ -11,6 +11,7 @@ import numpy as np
 from .._lazy import lazy_import
 from ..data.sizes import complete_sizes
 from ..exceptions import SigmoidExtrapolationWarning
+from .base import predictive_table
 from .downstream import DownstreamFit
 from .scaling_fit import ScalingFit
 
@@ -76,7 +77,9 @@ def predict_downstream(
         fixed at its posterior-median parameters (step one alone:
         ``fixed_sigmoid_lower``/``_upper``); the predictive band of one new model's
         measured accuracy (``pred_lower``/``pred_upper``: adds the loss noise of a
-        new run and the benchmark noise); ``level``.
+        new run and the benchmark noise); ``level``; and, as in every predictive
+        table (``bayes_scaling._predictive.predictive_table``), ``median``,
+        ``lower``, ``upper`` (the same values as the ``accuracy`` band).
 
     Examples
     --------
@@ -129,7 +132,9 @@ def predict_downstream(
         downstream_fit.accuracy_draws(loss * np.exp(log_noise), params), key_acc,
         sigma=params.get("sigma"), num_questions=num_questions)
 
-    out = pd.DataFrame(head)
+    # The one predictive schema (median/lower/upper: accuracy from both steps;
+    # pred_lower/pred_upper: a new model's measured accuracy), then the per-step bands.
+    out = predictive_table(head, acc, observed, level, mean=False)
     tail = (1.0 - level) / 2.0
     q = [tail, 0.5, 1.0 - tail]
     out["loss_lower"], out["loss"], out["loss_upper"] = np.quantile(loss, q, axis=0)
@@ -137,7 +142,5 @@ def predict_downstream(
     out["fixed_loss_lower"], _, out["fixed_loss_upper"] = np.quantile(fixed_loss, q, axis=0)
     out["fixed_sigmoid_lower"], _, out["fixed_sigmoid_upper"] = np.quantile(fixed_sigmoid, q,
                                                                             axis=0)
-    out["pred_lower"], out["pred_upper"] = np.quantile(observed, [tail, 1.0 - tail], axis=0)
-    out["level"] = level
     out.attrs["num_draws"] = size
     return out

@@ -15,6 +15,7 @@ from .._lazy import lazy_import
 from ..inference.intervals import quantile_columns
 from ..inference.nuts import SamplerConfig, resolve_sampler
 from ..models.hyperparams import direct_model, tradeoff_model
+from .base import predictive_table
 from .extensions import implementation
 from .posterior_result import (
     PosteriorResult,
@@ -70,13 +71,13 @@ class CriticalBatchFit(PosteriorResult):
                       - (np.log(values)[None] - self.centre) / alpha)
 
     def predict(self, loss: Any, *, level: float | None = None) -> pd.DataFrame:
-        """``B_crit`` at target losses: ``loss``, ``median``, ``lower``, ``upper``, ``level``."""
+        """``B_crit`` at target losses: ``loss``, ``median``, ``lower``, ``upper``, ``level``
+        (``predictive_table`` (``bayes_scaling._predictive``); ``pred_lower``/``pred_upper``
+        are NaN: the fit has no model of a new measurement of ``B_crit`` at a target loss)."""
         level = self.level if level is None else level
         draws = self.predict_draws(loss)
-        band = quantile_columns("median", draws, level)
-        return pd.DataFrame({"loss": np.atleast_1d(np.asarray(loss, dtype=np.float64)).ravel(),
-                             "median": band["median"], "lower": band["median_lower"],
-                             "upper": band["median_upper"], "level": level})
+        return predictive_table({"loss": np.atleast_1d(np.asarray(loss, dtype=np.float64)).ravel()},
+                                draws, None, level, mean=False)
 
     def per_target(self, level: float | None = None) -> pd.DataFrame:
         """Per target loss (tradeoff mode): ``B_crit``, ``S_min``, ``E_min`` with intervals."""
@@ -195,7 +196,8 @@ def fit_critical_batch_size(
                              warmup=warmup, target_accept=target_accept)
     tree, config = sample_posterior(model, kwargs, config=config, seed=seed, warn=warn,
                                     checked=checked)
-    return CriticalBatchFit(posterior=tree, sampler=config, seed=seed, level=level, table=used,
+    return CriticalBatchFit(posterior=tree, sampler=config, seed=seed, level=level, priors=priors,
+                            table=used,
                             mode=mode, targets=targets, centre=centre)
 
 

@@ -38,6 +38,7 @@ Laws and the Predictability of Language Model Performance".
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +52,7 @@ from .._lazy import lazy_import
 from ..data.runs import RunsTableError
 from ..exceptions import SigmoidExtrapolationWarning
 from ..inference import diagnostics
-from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
+from ..inference.intervals import DEFAULT_LEVEL
 from ..inference.nuts import SamplerConfig, arviz_sample_stats, resolve_sampler, run_nuts
 from ..models.downstream import (
     NOISE_MODELS,
@@ -59,7 +60,9 @@ from ..models.downstream import (
     build_downstream_model,
     sigmoid_accuracy,
 )
-from .base import PosteriorResults
+from ..priors.serialize import decode_priors, encode_priors
+from .base import PosteriorResults, predictive_table
+from .persistence import sampler_from_meta, sampler_meta, write_tree
 
 azb = lazy_import("arviz_base")
 pd = lazy_import("pandas")
@@ -155,6 +158,9 @@ class DownstreamFit(PosteriorResults):
     level : float
         Default interval mass (equal-tailed).
     sampler : SamplerConfig
+    priors : mapping
+        The prior overrides the fit used (``{site: numpyro distribution}``; empty:
+        the defaults). Saved and loaded with the fit.
     """
 
     data: pd.DataFrame
@@ -165,6 +171,7 @@ class DownstreamFit(PosteriorResults):
     seed: int = 0
     level: float = DEFAULT_LEVEL
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    priors: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -252,13 +259,29 @@ class DownstreamFit(PosteriorResults):
         curve = self.accuracy_draws(loss)
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
         observed = self.observe_draws(curve, key, num_questions=num_questions)
-        out = pd.DataFrame({"loss": loss, "mean": curve.mean(axis=0)})
-        band = quantile_columns("a", curve, level)
-        out["median"], out["lower"], out["upper"] = band["a"], band["a_lower"], band["a_upper"]
-        tail = (1.0 - level) / 2.0
-        out["pred_lower"], out["pred_upper"] = np.quantile(observed, [tail, 1 - tail], axis=0)
-        out["level"] = level
-        return out
+        return predictive_table({"loss": loss}, curve, observed, level)
+
+    def to_netcdf(self, path: str | os.PathLike) -> str:
+        """Write the fit to ``path``; :func:`bayes_scaling.load` gives it back exactly."""
+        index = self.data.index
+        plain = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+        meta = {"chance": self.chance, "ceiling": self.ceiling, "noise": self.noise,
+                "seed": self.seed, "level": self.level, "sampler": sampler_meta(self.sampler),
+                "priors": encode_priors(self.priors), "columns": list(self.data.columns),
+                "index": None if plain else index.tolist()}
+        return write_tree(self.posterior.copy(), path, type(self).__name__, meta)
+
+    @classmethod
+    def _from_tree(cls, tree: xr.DataTree, meta: dict[str, Any]) -> DownstreamFit:
+        frame = {"accuracy": tree["observed_data"]["accuracy"].values}
+        frame.update({c: tree["constant_data"][c].values for c in meta["columns"]
+                      if c != "accuracy"})
+        data = pd.DataFrame({c: frame[c] for c in meta["columns"]},
+                            index=None if meta["index"] is None else meta["index"])
+        return cls(data=data, chance=meta["chance"], ceiling=meta["ceiling"],
+                   noise=meta["noise"], posterior=tree, seed=meta["seed"], level=meta["level"],
+                   sampler=sampler_from_meta(meta["sampler"]),
+                   priors=decode_priors(meta.get("priors")))
 
     def __repr__(self) -> str:
         ceiling = "free" if self.ceiling is None else f"{self.ceiling:g}"
@@ -379,7 +402,8 @@ def fit_downstream(
     }, dims={"accuracy": ["row"], "loss": ["row"], "num_questions": ["row"]})
     fitted = DownstreamFit(data=data, chance=float(chance),
                            ceiling=None if ceiling is None else float(ceiling), noise=noise,
-                           posterior=tree, seed=seed, level=level, sampler=config)
+                           posterior=tree, seed=seed, level=level, sampler=config,
+                           priors=priors)
     if warn:
         diagnostics.check_sampling(tree, list(fitted.param_names),
                                    max_tree_depth=config.max_tree_depth)

@@ -55,8 +55,11 @@ from .._lazy import lazy_import
 from ..inference.intervals import quantile_columns
 from ..inference.nuts import SamplerConfig, resolve_sampler
 from ..models.hyperparams import bowl_model
+from ..priors.serialize import decode_priors
+from .base import predictive_table
 from .critical_batch import CriticalBatchFit, fit_critical_batch_size, simulate_steps_to_target
 from .extensions import implementation
+from .persistence import read_tree, sampler_from_meta
 from .posterior_result import (
     META_KEY,
     PosteriorResult,
@@ -143,14 +146,7 @@ class HyperparameterFit(PosteriorResult):
         law = self.predict_draws(x)
         rng = np.random.default_rng(self.seed + 1 if seed is None else seed)
         scatter = np.exp(self.draws("tau")[:, None] * rng.standard_normal(law.shape))
-        out = pd.DataFrame({self.by: x})
-        band = quantile_columns("median", law, level)
-        out["median"], out["lower"], out["upper"] = (band["median"], band["median_lower"],
-                                                     band["median_upper"])
-        tail = (1.0 - level) / 2.0
-        out["pred_lower"], out["pred_upper"] = np.quantile(law * scatter, [tail, 1 - tail], axis=0)
-        out["level"] = level
-        return out
+        return predictive_table({self.by: x}, law, law * scatter, level, mean=False)
 
     def optima(self, level: float | None = None) -> pd.DataFrame:
         """Per-budget optimum ``h*`` and loss at it, with intervals; and the sweep's best run.
@@ -280,7 +276,7 @@ def fit_hyperparameter_law(
                              warmup=warmup, target_accept=target_accept)
     tree, config = sample_posterior(bowl_model, kwargs, config=config, seed=seed, warn=warn,
                                     checked=["b", "log_h_c", "tau", "sigma"])
-    return HyperparameterFit(posterior=tree, sampler=config, seed=seed, level=level,
+    return HyperparameterFit(posterior=tree, sampler=config, seed=seed, level=level, priors=priors,
                              sweeps=sweeps[[by, hyper, loss]].copy(), hyper=hyper, by=by,
                              loss=loss, budgets=budgets)
 
@@ -322,20 +318,24 @@ def simulate_sweeps(
 
 
 def load(path: str | os.PathLike) -> HyperparameterFit | CriticalBatchFit:
-    """Load a fit written by ``HyperparameterFit.to_netcdf`` or ``CriticalBatchFit.to_netcdf``."""
-    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    """Load a fit written by ``HyperparameterFit.to_netcdf`` or ``CriticalBatchFit.to_netcdf``
+    (:func:`bayes_scaling.load` reads every results type)."""
+    tree = read_tree(path)
     text = tree.attrs.get(META_KEY)
     if text is None:
         raise ValueError(f"{path!s} was not written by a hyperparameter fit (no metadata)")
-    meta = json.loads(text)
+    return from_tree(tree, json.loads(text))
+
+
+def from_tree(tree: xr.DataTree, meta: dict[str, Any]) -> HyperparameterFit | CriticalBatchFit:
+    """The fit from a file's tree and settings (see :func:`load`)."""
     const = tree["constant_data"]
     table = pd.DataFrame({c: const[c].values for c in meta["columns"]})
-    common = {"posterior": tree, "sampler": SamplerConfig(**meta["sampler"]),
-              "seed": meta["seed"], "level": meta["level"]}
+    common = {"posterior": tree, "sampler": sampler_from_meta(meta["sampler"]),
+              "seed": meta["seed"], "level": meta["level"],
+              "priors": decode_priors(meta.get("priors"))}
     if meta["kind"] == "HyperparameterFit":
         return HyperparameterFit(**common, sweeps=table, hyper=meta["hyper"], by=meta["by"],
                                  loss=meta["loss"], budgets=np.asarray(meta["budgets"]))
     return CriticalBatchFit(**common, table=table, mode=meta["mode"],
                             targets=np.asarray(meta["targets"]), centre=meta["centre"])
-
-

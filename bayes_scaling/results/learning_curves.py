@@ -61,10 +61,13 @@ from ..laws.inputs import (
 from ..models.learning_curves import build_learning_curve_model
 from ..models.likelihood import noise_priors
 from ..models.setup import check_options, check_priors
+from .base import predictive_table
 from .scaling_fit import ScalingFit
+from .scaling_io import scaling_fields
 
 azs = lazy_import("arviz_stats")
 pd = lazy_import("pandas")
+xr = lazy_import("xarray")
 
 
 __all__ = ["LearningCurveFit", "fit_learning_curves", "select_checkpoints",
@@ -145,7 +148,8 @@ class LearningCurveFit(ScalingFit):
     spread ``tau``); ``predict(..., run=label)`` follows a fitted run. Extra
     attributes: ``run_labels`` (sorted run labels, the order of ``run_effect``)
     and ``ar1`` (whether residuals are AR(1) within runs).
-    ``to_netcdf``/``load`` keep the posterior but give back a plain ScalingFit.
+    ``to_netcdf`` and :func:`bayes_scaling.load` round-trip it (run labels, ``ar1``,
+    ``tau``/``rho`` and the run effects included).
     """
 
     run_labels: tuple[str, ...] = ()
@@ -155,6 +159,14 @@ class LearningCurveFit(ScalingFit):
     def extra_names(self) -> tuple[str, ...]:
         """Parameters beyond the law and ``sigma``: ``tau`` (and ``rho``)."""
         return ("tau", "rho") if self.ar1 else ("tau",)
+
+    def _meta(self) -> dict[str, Any]:
+        return {**super()._meta(), "run_labels": list(self.run_labels), "ar1": self.ar1}
+
+    @classmethod
+    def _from_tree(cls, tree: xr.DataTree, meta: dict[str, Any]) -> LearningCurveFit:
+        return cls(**scaling_fields(tree, meta), run_labels=tuple(meta["run_labels"]),
+                   ar1=bool(meta["ar1"]))
 
     def param_draws(self, group: str | None = None) -> dict[str, np.ndarray]:
         out = super().param_draws(group)
@@ -206,15 +218,7 @@ class LearningCurveFit(ScalingFit):
         log_mean = self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}) + effect
         key = jax.random.PRNGKey(self.seed + 1 if seed is None else seed)
         log_obs = log_mean + ScalingFit.noise_draws(self, log_mean.shape, key)
-        out = pd.DataFrame(flat)
-        curve = np.exp(log_mean)
-        out["mean"] = curve.mean(axis=0)
-        band = quantile_columns("m", curve, level)
-        out["median"], out["lower"], out["upper"] = band["m"], band["m_lower"], band["m_upper"]
-        tail = (1.0 - level) / 2.0
-        out["pred_lower"], out["pred_upper"] = np.exp(np.quantile(log_obs, [tail, 1 - tail],
-                                                                  axis=0))
-        out["level"] = level
+        out = predictive_table(flat, np.exp(log_mean), log_obs, level, log_observed=True)
         out["run"] = str(run)
         return out
 
@@ -356,7 +360,7 @@ def fit_learning_curves(
     tree = posterior_tree(law, runs, samples, dict(result.stats), log_lik)
     fitted = LearningCurveFit(law=law, likelihood=likelihood, runs=runs, design=design,
                               posterior=tree, seed=seed, level=level, sampler=config,
-                              run_labels=labels, ar1=ar1)
+                              run_labels=labels, ar1=ar1, priors=priors)
     if warn:  # the law's and noise parameters plus the run-effect spread (and AR(1) rho)
         names = diagnostics.checked_names(law.param_names, list(tree["posterior"].data_vars))
         diagnostics.check_sampling(tree, names + [n for n in fitted.extra_names if n not in names],

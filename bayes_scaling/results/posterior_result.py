@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -15,7 +14,9 @@ import numpyro.distributions as dist
 from .._lazy import lazy_import
 from ..inference import diagnostics
 from ..inference.nuts import SamplerConfig, arviz_sample_stats, run_nuts
+from ..priors.serialize import encode_priors
 from .base import PosteriorResults
+from .persistence import sampler_meta, write_tree
 
 azb = lazy_import("arviz_base")
 pd = lazy_import("pandas")
@@ -67,6 +68,8 @@ class PosteriorResult(PosteriorResults):
     sampler: SamplerConfig
     seed: int
     level: float
+    #: The prior overrides the fit used (``{site: numpyro distribution}``; empty: defaults).
+    priors: Mapping[str, Any] = field(default_factory=dict, kw_only=True)
 
     def _meta(self) -> dict[str, Any]:
         """Attributes besides the posterior and the table (JSON-able), for :meth:`to_netcdf`."""
@@ -83,13 +86,9 @@ class PosteriorResult(PosteriorResults):
             {str(c): ("row", table[c].to_numpy()) for c in table.columns}))
         meta = {"kind": type(self).__name__, "seed": self.seed, "level": self.level,
                 "columns": [str(c) for c in table.columns],
-                "sampler": {k: getattr(self.sampler, k) for k in
-                            ("chains", "draws", "warmup", "dense_mass", "target_accept",
-                             "max_tree_depth")},
+                "sampler": sampler_meta(self.sampler), "priors": encode_priors(self.priors),
                 **self._meta()}
-        tree.attrs = {**tree.attrs, META_KEY: json.dumps(meta)}
-        tree.to_netcdf(path, engine="h5netcdf")
-        return str(path)
+        return write_tree(tree, path, type(self).__name__, meta, META_KEY)
 
     def _summary(self, names: list[str], level: float | None) -> pd.DataFrame:
         return self.summary_table(names, level)

@@ -43,18 +43,17 @@ from ..models.likelihood import noise_priors
 from ..models.scaling import build_model
 from ..models.setup import check_options, check_priors, prepare
 from ..priors.conflict import check_prior_data_conflict
-from ..priors.serialize import decode_priors, encode_priors
-from .base import PosteriorResults
+from .base import PosteriorResults, predictive_table
 from .extensions import implementation
 from .log_likelihood import OnDemandLogLikelihood
+from .persistence import META_KEY, read_tree, write_tree
+from .scaling_io import scaling_fields, scaling_meta
 
 azb = lazy_import("arviz_base")
 pd = lazy_import("pandas")
 xr = lazy_import("xarray")
 
 __all__ = ["fit", "ScalingFit", "load", "DEFAULT_LEVEL"]
-
-_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,15 +226,8 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
         log_obs = log_mean + self.noise_draws(log_mean.shape, key)
         log_obs, band_label, beyond = with_discrepancy(
             self, flat, log_obs, extrapolation, self.seed + 5 if seed is None else seed + 5)
-        out = pd.DataFrame(flat)
-        curve = np.exp(log_mean)
-        out["mean"] = curve.mean(axis=0)
-        band = quantile_columns("median", curve, level)
-        out["median"] = band["median"]
-        out["lower"], out["upper"] = band["median_lower"], band["median_upper"]
-        tail = (1.0 - level) / 2.0
-        out["pred_lower"], out["pred_upper"] = np.exp(np.quantile(log_obs, [tail, 1 - tail], axis=0))
-        out["level"], out["band"], out["decades_beyond"] = level, band_label, beyond
+        out = predictive_table(flat, np.exp(log_mean), log_obs, level, log_observed=True)
+        out["band"], out["decades_beyond"] = band_label, beyond
         return out
 
     def predict_draws(self, N: Any = None, D: Any = None, C: Any = None,  # noqa: N803
@@ -300,33 +292,18 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
         return implementation("suggest_runs")(self, budget, target, candidates, n, **kwargs)
 
     # ------------------------------------------------------------ persistence
+    def _meta(self) -> dict[str, Any]:
+        """Settings that rebuild the fit (subclasses add their extra terms)."""
+        return scaling_meta(self)
+
+    @classmethod
+    def _from_tree(cls, tree: xr.DataTree, meta: dict[str, Any]) -> ScalingFit:
+        return cls(**scaling_fields(tree, meta))
+
     def to_netcdf(self, path: str | os.PathLike) -> str:
-        """Write the fit (posterior and everything needed to rebuild it) to ``path``."""
-        tree = self.posterior.copy()
-        tree.attrs = {
-            **tree.attrs,
-            "bayes_scaling_format": _FORMAT_VERSION,
-            "bayes_scaling_meta": json.dumps({
-                "law": self.law.spec(),
-                "likelihood": self.likelihood,
-                "seed": self.seed,
-                "level": self.level,
-                "flops_factor": self.runs.flops_factor,
-                "column_map": dict(self.runs.column_map),
-                "derived": self.runs.derived,
-                "design": {"log_centre": dict(self.design.log_centre),
-                           "log_loss_centre": self.design.log_loss_centre,
-                           "min_loss": self.design.min_loss,
-                           "log_range": {k: list(v) for k, v in self.design.log_range.items()}},
-                "groups": None if self.groups is None else self.groups.as_dict(),
-                "priors": encode_priors(self.priors),
-                "sampler": {k: getattr(self.sampler, k) for k in
-                            ("chains", "draws", "warmup", "dense_mass", "target_accept",
-                             "max_tree_depth")},
-            }),
-        }
-        tree.to_netcdf(path, engine="h5netcdf")
-        return str(path)
+        """Write the fit (posterior and everything needed to rebuild it) to ``path``;
+        :func:`bayes_scaling.load` gives back the same type."""
+        return write_tree(self.posterior.copy(), path, type(self).__name__, self._meta())
 
     def plot(self, kind: str = "loss", **kwargs: Any) -> Any:
         """Draw a figure of this fit; see :func:`bayes_scaling.plotting.plot` for the kinds."""
@@ -338,28 +315,13 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
 
 
 def load(path: str | os.PathLike) -> ScalingFit:
-    """Load a fit written by :meth:`ScalingFit.to_netcdf`."""
-    tree = xr.open_datatree(path, engine="h5netcdf").load()
-    meta_text = tree.attrs.get("bayes_scaling_meta")
+    """Load a fit written by :meth:`ScalingFit.to_netcdf` (the ScalingFit part of a
+    subclass's file); :func:`bayes_scaling.load` rebuilds any results type."""
+    tree = read_tree(path)
+    meta_text = tree.attrs.get(META_KEY)
     if meta_text is None:
         raise ValueError(f"{path!s} was not written by bayes_scaling (no metadata)")
-    meta = json.loads(meta_text)
-    const = tree["constant_data"]
-    frame = pd.DataFrame({name: const[name].values for name in ("N", "D", "C", "loss", "U")
-                          if name in const})
-    if "group" in const:
-        frame["group"] = const["group"].values.astype(str)
-    runs = RunsTable(frame=frame, flops_factor=meta["flops_factor"],
-                     column_map=meta["column_map"], derived=meta["derived"])
-    design = Design(**meta["design"])
-    law = get_law(meta["law"])
-    groups = meta.get("groups")
-    groups = None if groups is None else GroupStructure(
-        tuple((name, groups[name]) for name in law.param_names))
-    return ScalingFit(law=law, likelihood=meta["likelihood"], runs=runs,
-                      design=design, posterior=tree, seed=meta["seed"], level=meta["level"],
-                      sampler=SamplerConfig(**meta["sampler"]), groups=groups,
-                      priors=decode_priors(meta.get("priors")))
+    return ScalingFit._from_tree(tree, json.loads(meta_text))
 
 
 def fit(
