@@ -1,7 +1,13 @@
 """The docstring examples of every module run as doctests.
 
-Examples marked ``+SKIP`` are long runs whose calls are covered by the module's own
-tests; everything else must run and print what the docstring says.
+Examples that read a fitted ``fit`` get the suite's shared fit of the bundled
+example (``example_fit`` in ``tests/conftest.py``: compiled and sampled once per
+session, so the doctests add only the calls they make), plus ``runs`` (the bundled
+example) and ``bs``. Their printed output is structural (columns, shapes, counts),
+never a sampler-dependent number, so they hold for every seed. Examples marked
+``+SKIP`` are long runs (a new sampler to compile or many refits); each says so,
+and :func:`test_every_skipped_call_is_covered_by_a_test` checks that the call it
+skips is made by some test.
 """
 
 from __future__ import annotations
@@ -9,6 +15,8 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
+import re
+from pathlib import Path
 
 import pytest
 
@@ -19,20 +27,78 @@ MODULES = sorted(
     if info.name not in ("bayes_scaling.demo",)  # a script: `make demo` runs it
 )
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-#: Modules whose examples read a fitted ``fit`` (given a small fit of the example runs).
-NEEDS_FIT = {"bayes_scaling.plotting"}
+#: Modules whose examples read a fitted ``fit`` of the example runs.
+NEEDS_FIT = {
+    "bayes_scaling.checks.outliers",
+    "bayes_scaling.checks.sensitivity",
+    "bayes_scaling.design.inference_allocation",
+    "bayes_scaling.design.run_design",
+    "bayes_scaling.plots.plotting",
+    "bayes_scaling.results.scaling_fit",
+}
+ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def small_fit():
-    return bayes_scaling.fit(bayes_scaling.example_runs(), chains=2, draws=200, warmup=200,
-                             seed=0, warn=False)
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples_run(name, request):
+def _run(name: str, extra: dict) -> None:
     module = importlib.import_module(name)
-    extra = {"fit": request.getfixturevalue("small_fit")} if name in NEEDS_FIT else {}
     result = doctest.testmod(module, optionflags=FLAGS, verbose=False, report=True,
                              extraglobs=extra)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
+
+
+@pytest.mark.parametrize("name", sorted(set(MODULES) - NEEDS_FIT))
+def test_docstring_examples_run(name):
+    _run(name, {})
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS_FIT))
+def test_docstring_examples_with_a_fit_run(name, example_fit):
+    import matplotlib.pyplot as plt
+
+    try:
+        _run(name, {"bs": bayes_scaling, "runs": bayes_scaling.example_runs(), "fit": example_fit})
+    finally:
+        plt.close("all")
+
+
+def test_fit_needing_modules_exist():
+    assert NEEDS_FIT <= set(MODULES), sorted(NEEDS_FIT - set(MODULES))
+
+
+_SKIP = re.compile(r">>> (.*?)#\s*doctest:\s*\+SKIP")
+_CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\(")
+_NOT_CALLS = {"print", "list", "len", "dict", "range", "sorted", "float", "int", "str",
+              "query"}  # builtins and pandas methods
+
+
+def _example_block(lines: list[str], index: int) -> list[str]:
+    """The contiguous ``>>>``/``...`` lines around ``lines[index]``."""
+    def is_example(line):
+        return line.lstrip().startswith((">>>", "..."))
+    start = end = index
+    while start > 0 and is_example(lines[start - 1]):
+        start -= 1
+    while end + 1 < len(lines) and is_example(lines[end + 1]):
+        end += 1
+    return lines[start:end + 1]
+
+
+def test_every_skipped_call_is_covered_by_a_test():
+    """Each ``+SKIP`` example says (in its block) why it is skipped, a long run, and
+    every call it skips is made by some test."""
+    tests = "\n".join(p.read_text("utf-8") for p in (ROOT / "tests").glob("test_*.py"))
+    uncovered, unexplained = [], []
+    for path in sorted((ROOT / "bayes_scaling").rglob("*.py")):
+        lines = path.read_text("utf-8").splitlines()
+        for index, line in enumerate(lines):
+            match = _SKIP.search(line)
+            if not match:
+                continue
+            where = f"{path.relative_to(ROOT)}:{index + 1}"
+            if not any("long run" in text.lower() for text in _example_block(lines, index)):
+                unexplained.append(where)
+            for call in set(_CALL.findall(match.group(1))) - _NOT_CALLS:
+                if not re.search(rf"\b{call}\(", tests):
+                    uncovered.append(f"{where} {call}")
+    assert unexplained == [], f"say why these examples are skipped (a long run): {unexplained}"
+    assert uncovered == [], f"no test makes these skipped calls: {uncovered}"

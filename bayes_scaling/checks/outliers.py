@@ -27,11 +27,13 @@ the ones that find a problem the user must act on also warn:
 Examples
 --------
 >>> from bayes_scaling import checks
->>> checks.outlier_report(fit).query("flagged")                   # doctest: +SKIP
->>> checks.regime_check(fit, refit=True)                          # doctest: +SKIP
->>> keep = ~checks.suggest_exclusions(fit, refit=True)            # doctest: +SKIP
->>> refit = bs.fit(fit.runs.frame[keep], law=fit.law)             # doctest: +SKIP
->>> checks.prediction_contraction(fit, N=1e12, D=2e13)            # doctest: +SKIP
+>>> report = checks.outlier_report(fit)          # one row per run
+>>> len(report) == len(fit.runs.frame), "flagged" in report
+(True, True)
+>>> ends = checks.regime_check(fit, refit=True)
+>>> keep = ~checks.suggest_exclusions(fit, refit=True)
+>>> refit = bs.fit(fit.runs.frame[keep], law=fit.law)
+>>> table = checks.prediction_contraction(fit, N=1e12, D=2e13)
 """
 
 from __future__ import annotations

@@ -75,6 +75,7 @@ def compare_laws(fits: Mapping[str, ScalingFit], *, method: str = "stacking",
 
     Examples
     --------
+    >>> # Long run (a sampler per law); tests/test_model_averaging.py makes these calls.
     >>> fits = {law: bs.fit(runs, law=law) for law in ("chinchilla", "kaplan")}  # doctest: +SKIP
     >>> compare_laws(fits)                                                         # doctest: +SKIP
     """

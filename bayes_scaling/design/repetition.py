@@ -162,6 +162,7 @@ def epochs_worth(
 
     Examples
     --------
+    >>> # Long run (a data-constrained fit); tests/test_data_constrained.py makes these calls.
     >>> ans = epochs_worth(fit, unique_tokens=25e9, C=1e22)     # doctest: +SKIP
     >>> print(ans)                                              # doctest: +SKIP
     >>> ans.table[["epochs", "N", "loss", "penalty", "p_best"]]  # doctest: +SKIP
@@ -350,6 +351,7 @@ def optimal_allocation_constrained(
 
     Examples
     --------
+    >>> # Long run (a data-constrained fit); tests/test_data_constrained.py makes this call.
     >>> optimal_allocation_constrained(fit, C=1e22, unique_tokens=25e9)  # doctest: +SKIP
     """
     level = fit.level if level is None else float(level)

@@ -138,6 +138,7 @@ class DataConstrained(Law):
     --------
     >>> import bayes_scaling as bs
     >>> law = bs.get_law({"name": "data_constrained", "tied_exponents": True})
+    >>> # Long run (a sampler to compile); tests/test_data_constrained.py makes these calls.
     >>> result = bs.fit(runs, law=law)                       # doctest: +SKIP
     >>> result.predict(N=1e9, D=1e11, U=2.5e10)              # doctest: +SKIP
     """

@@ -80,6 +80,7 @@ def predict_downstream(
 
     Examples
     --------
+    >>> # Long run (two fits); tests/test_downstream.py makes this call.
     >>> predict_downstream(loss_fit, acc_fit, C=[1e22, 1e24])           # doctest: +SKIP
     """
     level = downstream_fit.level if level is None else level

@@ -335,6 +335,7 @@ def fit_downstream(
 
     Examples
     --------
+    >>> # Long run (a sampler to compile); tests/test_downstream.py makes these calls.
     >>> acc_fit = fit_downstream(evals, chance=0.25, num_questions=2376,   # doctest: +SKIP
     ...                          accuracy="arc_easy_acc")
     >>> acc_fit.predict(loss=[2.0, 1.5])                                   # doctest: +SKIP

@@ -31,7 +31,8 @@ that value.
 
 Examples
 --------
->>> from bayes_scaling.hyperparams import fit_hyperparameter_law
+>>> from bayes_scaling.results.hyperparams import fit_hyperparameter_law
+>>> # Long run (a sampler to compile); tests/test_hyperparams.py makes these calls.
 >>> law = fit_hyperparameter_law(sweeps, hyper="lr", by="C")       # doctest: +SKIP
 >>> law.summary()              # a, b, tau, sigma with 90% intervals          # doctest: +SKIP
 >>> law.predict(C=1e24)        # h* with credible and predictive bands        # doctest: +SKIP

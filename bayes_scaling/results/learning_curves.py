@@ -301,6 +301,7 @@ def fit_learning_curves(
 
     Examples
     --------
+    >>> # Long run (a sampler to compile); tests/test_learning_curves.py makes these calls.
     >>> curves = fit_learning_curves(checkpoints, min_tokens=1e10)     # doctest: +SKIP
     >>> curves.summary().loc["tau"]                                     # doctest: +SKIP
     >>> curves.predict(N=1.2e10, D=3e11)        # a new run: band includes tau  # doctest: +SKIP
