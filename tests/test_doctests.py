@@ -16,8 +16,11 @@ import doctest
 import importlib
 import pkgutil
 import re
+import warnings
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import bayes_scaling
@@ -36,6 +39,8 @@ NEEDS_FIT = {
     "bayes_scaling.plots.plotting",
     "bayes_scaling.results.scaling_fit",
 }
+#: Modules whose examples read ``loss_fit`` and ``acc_fit`` (a DownstreamFit).
+NEEDS_DOWNSTREAM = {"bayes_scaling.results.chained"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -46,9 +51,28 @@ def _run(name: str, extra: dict) -> None:
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
 
 
-@pytest.mark.parametrize("name", sorted(set(MODULES) - NEEDS_FIT))
+@pytest.fixture(scope="module")
+def acc_fit(seed):
+    """The DownstreamFit of ``fit_downstream``'s example: 40 rows, 2 x 500 draws, the
+    shape and settings of tests/test_downstream.py, so the compiled sampler is shared."""
+    loss = np.linspace(1.8, 3.5, 40)
+    truth = 0.25 + 0.65 / (1 + np.exp(-3.0 * (2.4 - loss)))
+    evals = pd.DataFrame({"loss": loss,
+                          "accuracy": np.random.default_rng(0).binomial(1000, truth) / 1000})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayes_scaling.SamplingWarning)
+        return bayes_scaling.fit_downstream(evals, chance=0.25, num_questions=1000, seed=seed,
+                                            chains=2, draws=500, warmup=500)
+
+
+@pytest.mark.parametrize("name", sorted(set(MODULES) - NEEDS_FIT - NEEDS_DOWNSTREAM))
 def test_docstring_examples_run(name):
     _run(name, {})
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS_DOWNSTREAM))
+def test_docstring_examples_with_a_downstream_fit_run(name, example_fit, acc_fit):
+    _run(name, {"bs": bayes_scaling, "loss_fit": example_fit, "acc_fit": acc_fit})
 
 
 @pytest.mark.parametrize("name", sorted(NEEDS_FIT))
@@ -62,7 +86,8 @@ def test_docstring_examples_with_a_fit_run(name, example_fit):
 
 
 def test_fit_needing_modules_exist():
-    assert NEEDS_FIT <= set(MODULES), sorted(NEEDS_FIT - set(MODULES))
+    needs = NEEDS_FIT | NEEDS_DOWNSTREAM
+    assert needs <= set(MODULES), sorted(needs - set(MODULES))
 
 
 _SKIP = re.compile(r">>> (.*?)#\s*doctest:\s*\+SKIP")
