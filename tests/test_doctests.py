@@ -41,6 +41,8 @@ NEEDS_FIT = {
 }
 #: Modules whose examples read ``loss_fit`` and ``acc_fit`` (a DownstreamFit).
 NEEDS_DOWNSTREAM = {"bayes_scaling.results.chained"}
+#: Modules whose examples read a data-constrained ``fit``.
+NEEDS_CONSTRAINED = {"bayes_scaling.design.repetition"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -65,9 +67,29 @@ def acc_fit(seed):
                                             chains=2, draws=500, warmup=500)
 
 
-@pytest.mark.parametrize("name", sorted(set(MODULES) - NEEDS_FIT - NEEDS_DOWNSTREAM))
+@pytest.fixture(scope="module")
+def constrained_fit(seed):
+    """The data-constrained fit of ``DataConstrained``'s example: 96 runs, 2 x 300 draws,
+    the shape and settings of tests/test_data_constrained.py (compiled sampler shared)."""
+    from bayes_scaling.laws.data_constrained import PUBLISHED_C4
+
+    law = bayes_scaling.get_law({"name": "data_constrained", "tied_exponents": True})
+    n, u, e = (a.ravel() for a in np.meshgrid(
+        np.geomspace(3e7, 3e9, 4), np.geomspace(1e8, 3e10, 4), [1, 2, 5, 12, 25, 50],
+        indexing="ij"))
+    runs = bayes_scaling.simulate(law, PUBLISHED_C4, N=n, D=u * e, U=u, seed=1)
+    return bayes_scaling.fit(runs, law=law, chains=2, draws=300, warmup=300, seed=seed)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(set(MODULES) - NEEDS_FIT - NEEDS_DOWNSTREAM - NEEDS_CONSTRAINED))
 def test_docstring_examples_run(name):
     _run(name, {})
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS_CONSTRAINED))
+def test_docstring_examples_with_a_constrained_fit_run(name, constrained_fit):
+    _run(name, {"fit": constrained_fit})
 
 
 @pytest.mark.parametrize("name", sorted(NEEDS_DOWNSTREAM))
@@ -86,7 +108,7 @@ def test_docstring_examples_with_a_fit_run(name, example_fit):
 
 
 def test_fit_needing_modules_exist():
-    needs = NEEDS_FIT | NEEDS_DOWNSTREAM
+    needs = NEEDS_FIT | NEEDS_DOWNSTREAM | NEEDS_CONSTRAINED
     assert needs <= set(MODULES), sorted(needs - set(MODULES))
 
 
