@@ -30,6 +30,8 @@ extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    # Formulas render in the browser with MathJax loaded from a CDN: offline they show
+    # as TeX source (docs/user_guide/install.md). No copy of MathJax is vendored.
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_copybutton",

@@ -104,6 +104,37 @@ def test_every_page_of_the_site_is_built(fast_site):
     assert [p for p in pages if not (fast_site / f"{p}.html").is_file()] == []
 
 
+#: The pages issue #17 asks for, each linked from the landing page's navigation.
+ISSUE_PAGES = {
+    "getting started": "getting_started", "fit and check a law": "user_guide/fit_and_check",
+    "extrapolate with honest bands": "user_guide/extrapolation",
+    "compute-optimal allocation": "user_guide/allocation",
+    "compare architectures": "user_guide/architectures",
+    "beyond Chinchilla": "user_guide/beyond_chinchilla",
+    "which runs to train next": "user_guide/run_design",
+    "many fits and scaling out": "scaling_out", "gallery": "gallery/index", "API": "api",
+    "architecture": "architecture",
+}
+
+
+def test_issue_pages_are_linked_from_the_index(fast_site):
+    index = (fast_site / "index.html").read_text("utf-8")
+    assert [task for task, page in ISSUE_PAGES.items() if f'href="{page}.html' not in index] == []
+    beyond = (fast_site / "user_guide" / "beyond_chinchilla.html").read_text("utf-8")
+    for section in ("repetition", "regimes", "downstream", "learning-curves", "hyperparameters"):
+        assert re.search(rf'<section id="{section}[^"]*"', beyond), section
+    getting_started = (fast_site / "getting_started.html").read_text("utf-8")
+    text = re.sub(r"<[^>]+>", "", getting_started)  # highlighted code is split into spans
+    assert "make demo" in text and "make test" in text and 'id="quickstart"' in getting_started
+
+
+def test_math_is_marked_up_for_mathjax(fast_site):
+    """Formulas render with MathJax from its CDN (offline: TeX source; see install.md)."""
+    pages = [p for p in fast_site.rglob("*.html") if 'class="math' in p.read_text("utf-8")]
+    assert pages, "no page has math: the mathjax note in docs/user_guide/install.md is stale"
+    assert all("mathjax" in p.read_text("utf-8") for p in pages)
+
+
 def test_every_gallery_page_has_its_figures(fast_site, executed_notebooks):
     """Each executed notebook's figures are on its gallery page (rendered, files present)."""
     import nbformat
