@@ -218,9 +218,8 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
 
         Examples
         --------
-        >>> band = fit.predict(N=7e10, D=1.4e12)    # a 70B model on 1.4T tokens
-        >>> band[["median", "lower", "upper", "pred_lower", "pred_upper"]].shape
-        (1, 5)
+        >>> fit.predict(N=7e10, D=1.4e12)[["median", "lower", "upper"]].shape  # 70B, 1.4T tokens
+        (1, 3)
         """
         level = self.level if level is None else level
         flat = law_inputs(self.law, N, D, C, self.runs.flops_factor, U)
@@ -465,8 +464,7 @@ def fit(
     >>> result = bs.fit(runs, law="chinchilla", seed=0)
     >>> result.summary().index.tolist()
     ['E', 'A', 'alpha', 'B', 'beta', 'sigma']
-    >>> result.optimal_allocation(C=1e24).columns.tolist()
-    ['C', 'N_opt', ...]
+    >>> allocation = result.optimal_allocation(C=1e24)   # N_opt, D_opt, loss: medians, bands
     """
     law = get_law(law)
     check_options(likelihood, level)
