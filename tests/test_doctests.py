@@ -3,8 +3,13 @@
 Examples that read a fitted ``fit`` get the suite's shared fit of the bundled
 example (``example_fit`` in ``tests/conftest.py``: compiled and sampled once per
 session, so the doctests add only the calls they make), plus ``runs`` (the bundled
-example) and ``bs``. Their printed output is structural (columns, shapes, counts),
-never a sampler-dependent number, so they hold for every seed. Examples marked
+example) and ``bs``; ``acc_fit`` and the data-constrained ``fit`` are built like
+their examples. Examples that fit a model themselves (downstream, data-constrained,
+learning curves, law comparison) use the data shape and sampler settings of that
+model's own test module, so the suite compiles each sampler once for both (the
+hyperparameter law's test fixture is ``slow``-only: its example compiles its own).
+Printed output is structural (columns, shapes, counts), never a sampler-dependent
+number, so the examples hold for every seed. Examples marked
 ``+SKIP`` are long runs (a new sampler to compile or many refits); each says so,
 and :func:`test_every_skipped_call_is_covered_by_a_test` checks that the call it
 skips is made by some test.
