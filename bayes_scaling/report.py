@@ -16,6 +16,7 @@ with every figure embedded as a base64 PNG, so it can be mailed or attached as i
 Examples
 --------
 >>> from bayes_scaling.report import write_report
+>>> # Long run (a full fit and calibration); tests/test_report.py makes this call.
 >>> write_report("runs.csv", out="report.html", budgets=[1e22, 1e24])  # doctest: +SKIP
 """
 

@@ -1,8 +1,8 @@
 """Sphinx configuration of the bayes_scaling documentation (``make docs``).
 
-The notebooks live in ``notebooks/`` at the repository root; they are copied into
-``docs/gallery/`` (ignored by git) at configuration time so that myst-nb renders
-them. Execution: ``nb_execution_mode = "cache"`` (jupyter-cache under
+The notebooks live in ``notebooks/`` at the repository root (the one source); they
+are copied into ``docs/gallery/`` (ignored by git) at configuration time so that
+myst-nb renders them. Execution: ``nb_execution_mode = "cache"`` (jupyter-cache under
 ``docs/_build/.jupyter_cache``), so a notebook is only re-run when it changed.
 ``-D nb_execution_mode=off`` builds the site without running them (the fast test).
 """
@@ -30,18 +30,29 @@ extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    # Formulas render in the browser with MathJax loaded from a CDN: offline they show
+    # as TeX source (docs/user_guide/install.md). No copy of MathJax is vendored.
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_copybutton",
 ]
 
 # --- notebooks -> gallery ---------------------------------------------------
+# notebooks/ is the one source; docs/gallery/*.ipynb are ignored copies. The test
+# suite sets BAYES_SCALING_EXECUTED_NOTEBOOKS to a folder of notebooks it has just
+# executed, and builds with nb_execution_mode=off: the gallery shows their outputs
+# without running the notebooks a second time.
 GALLERY = DOCS / "gallery"
 GALLERY.mkdir(exist_ok=True)
+EXECUTED = Path(os.environ.get("BAYES_SCALING_EXECUTED_NOTEBOOKS") or ROOT / "notebooks")
 for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    source = EXECUTED / notebook.name if (EXECUTED / notebook.name).is_file() else notebook
     target = GALLERY / notebook.name
-    if not target.exists() or target.read_bytes() != notebook.read_bytes():
-        shutil.copyfile(notebook, target)
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
+for stale in set(GALLERY.glob("*.ipynb")) - {GALLERY / nb.name
+                                             for nb in (ROOT / "notebooks").glob("*.ipynb")}:
+    stale.unlink()  # a notebook removed from notebooks/ leaves the gallery too
 
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(DOCS / "_build" / ".jupyter_cache")

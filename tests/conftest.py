@@ -13,6 +13,7 @@ of the library), never a reason to pin the seed.
 """
 
 import os
+import time
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -44,3 +45,63 @@ def seed(request) -> int:
 def example_fit(seed):
     """One full-size fit of the bundled example, shared by tests that only read it."""
     return bayes_scaling.fit(bayes_scaling.example_runs(seed=0), law="chinchilla", seed=seed)
+
+
+# ------------------------------------------------------------------ notebooks
+#: Seconds for one notebook, start-up and every cell included (each runs in < 60 s).
+NOTEBOOK_TIMEOUT = 240
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(tmp_path_factory):
+    """Every notebook of ``notebooks/`` executed once per session, written to a temp dir.
+
+    ``tests/test_notebooks.py`` checks each run; ``tests/test_docs.py`` builds the
+    gallery from these executed copies (``nb_execution_mode=off``), so the default
+    suite checks the gallery's figures without running the notebooks twice. Returns
+    ``{name: (path of the executed copy or None, seconds, error or skip reason)}``.
+    """
+    from pathlib import Path
+
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path_factory.mktemp("executed_notebooks")
+    results = {}
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if any("shared/data" in cell.source for cell in nb.cells) and not (
+                root.parent / "shared" / "data").is_dir():
+            results[path.name] = (None, 0.0, f"skip: {path.name} needs ../shared/data")
+            continue
+        km = notebook_kernel_manager()
+        client = nbclient.NotebookClient(
+            nb, km=km, timeout=NOTEBOOK_TIMEOUT, allow_errors=False,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        start = time.perf_counter()
+        try:
+            client.execute()
+        except Exception as error:  # reported by the notebook's own test
+            results[path.name] = (None, time.perf_counter() - start, f"{type(error).__name__}: "
+                                                                      f"{error}")
+            continue
+        finally:  # a kernel handed to nbclient is ours to stop (each holds ~1 GB)
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
+        nbformat.write(nb, out / path.name)
+        results[path.name] = (out / path.name, time.perf_counter() - start, None)
+    return results
+
+
+def notebook_kernel_manager():
+    """A kernel running this very interpreter, headless matplotlib."""
+    import sys
+
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.kernel_spec.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    km.kernel_spec.env = {**km.kernel_spec.env, "MPLBACKEND": "Agg"}
+    return km

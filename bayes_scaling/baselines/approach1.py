@@ -31,7 +31,7 @@ Examples
 >>> import numpy as np
 >>> import bayes_scaling as bs
 >>> from bayes_scaling.baselines.approach1 import fit_approach1
->>> from bayes_scaling.learning_curves import simulate_learning_curves
+>>> from bayes_scaling.results.learning_curves import simulate_learning_curves
 >>> truth = bs.EXAMPLE_TRUTH
 >>> curves = simulate_learning_curves("chinchilla", truth, N=np.geomspace(1e7, 1e9, 12),
 ...                                   D_final=np.geomspace(1e7, 1e9, 12) * 200,

@@ -33,6 +33,7 @@ reported.
 Examples
 --------
 >>> import bayes_scaling as bs
+>>> # Long run (40 fits, minutes); tests/test_calibration.py makes the same calls.
 >>> result = bs.calibration.run_sbc("power_law_C", 40, seed=0)   # doctest: +SKIP
 >>> result.uniformity()          # chi-square p-value per quantity   # doctest: +SKIP
 >>> result.coverage()            # 50/80/90/95% coverage with error bars  # doctest: +SKIP

@@ -28,11 +28,13 @@ the ones that find a problem the user must act on also warn:
 Examples
 --------
 >>> from bayes_scaling import checks
->>> checks.outlier_report(fit).query("flagged")                   # doctest: +SKIP
->>> checks.power_law_regime(fit, method="ends", refit=True).tests  # doctest: +SKIP
->>> keep = ~checks.suggest_exclusions(fit, refit=True)            # doctest: +SKIP
->>> refit = bs.fit(fit.runs.frame[keep], law=fit.law)             # doctest: +SKIP
->>> checks.prediction_contraction(fit, N=1e12, D=2e13)            # doctest: +SKIP
+>>> report = checks.outlier_report(fit)          # one row per run
+>>> len(report) == len(fit.runs.frame), "flagged" in report
+(True, True)
+>>> ends = checks.power_law_regime(fit, method="ends", refit=True).tests
+>>> keep = ~checks.suggest_exclusions(fit, refit=True)
+>>> refit = bs.fit(fit.runs.frame[keep], law=fit.law)
+>>> table = checks.prediction_contraction(fit, N=1e12, D=2e13)
 """
 
 from __future__ import annotations

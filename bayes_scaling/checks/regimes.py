@@ -21,6 +21,7 @@ the law (``E`` is a parameter), so saturation alone does not flag a run.
 Examples
 --------
 >>> from bayes_scaling.checks import power_law_regime
+>>> # Long run (a broken-power-law sampler); tests/test_broken_power_law.py makes these calls.
 >>> report = power_law_regime(runs, x="C")                     # doctest: +SKIP
 >>> power_law_regime(fit, method="ends", refit=True).tests     # doctest: +SKIP
 >>> report.runs.query("flagged")                               # doctest: +SKIP

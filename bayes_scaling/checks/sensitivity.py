@@ -217,7 +217,9 @@ def prediction_contraction(
 
     Examples
     --------
-    >>> prediction_contraction(fit, N=1e12, D=2e13)              # doctest: +SKIP
+    >>> table = prediction_contraction(fit, N=1e12, D=2e13)
+    >>> table[["prior_sd", "posterior_sd", "contraction", "prior_dominated"]].shape
+    (1, 4)
     """
 
     if getattr(fit, "groups", None) is not None:

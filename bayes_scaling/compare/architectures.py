@@ -224,6 +224,7 @@ def compare(
 
     Examples
     --------
+    >>> # Long run (a grouped sampler to compile); tests/test_groups.py makes these calls.
     >>> fit = bs.fit(runs_with_groups)                                  # doctest: +SKIP
     >>> fit.compare("baseline", "new", C=[1e21, 1e23, 1e25])          # doctest: +SKIP
     """
@@ -477,6 +478,7 @@ def compare_models(
 
     Examples
     --------
+    >>> # Long run (two grouped samplers to compile); tests/test_groups.py makes these calls.
     >>> shared = bs.fit(runs)                                           # doctest: +SKIP
     >>> separate = bs.fit(runs, groups="separate")                     # doctest: +SKIP
     >>> bs.compare_models({"shared": shared, "separate": separate})   # doctest: +SKIP

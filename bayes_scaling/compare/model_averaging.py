@@ -75,8 +75,15 @@ def compare_laws(fits: Mapping[str, ScalingFit], *, method: str = "stacking",
 
     Examples
     --------
-    >>> fits = {law: bs.fit(runs, law=law) for law in ("chinchilla", "kaplan")}  # doctest: +SKIP
-    >>> compare_laws(fits)                                                         # doctest: +SKIP
+    >>> import numpy as np, bayes_scaling as bs
+    >>> design = bs.iso_flop_design(np.geomspace(1e18, 1e21, 6), runs_per_budget=10,
+    ...                             tokens_per_param=(2.0, 400.0))
+    >>> runs = bs.simulate("chinchilla", bs.EXAMPLE_TRUTH, N=design["N"], D=design["D"], seed=1)
+    >>> fits = {law: bs.fit(runs, law=law, chains=2, draws=400, warmup=400)  # short runs
+    ...         for law in ("chinchilla", "kaplan")}
+    >>> table = compare_laws(fits)   # best first; weights, elpd differences, Pareto-k
+    >>> sorted(table.index)
+    ['chinchilla', 'kaplan']
     """
     table = loo_compare(fits, method=method, pareto_k_threshold=pareto_k_threshold,
                         caller="compare_laws")

@@ -309,8 +309,10 @@ def inference_aware_allocation(
 
     Examples
     --------
-    >>> fit = bs.fit(runs)                                                  # doctest: +SKIP
-    >>> inference_aware_allocation(fit, target_loss=2.0, inference_tokens=[0, 1e13])  # doctest: +SKIP
+    >>> fit = bs.fit(runs)
+    >>> table = inference_aware_allocation(fit, target_loss=2.0, inference_tokens=[0, 1e13])
+    >>> len(table)
+    2
     """
     level = fit.level if level is None else level
     if not 0 < level < 1:

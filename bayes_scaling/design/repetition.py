@@ -162,9 +162,12 @@ def epochs_worth(
 
     Examples
     --------
-    >>> ans = epochs_worth(fit, unique_tokens=25e9, C=1e22)     # doctest: +SKIP
-    >>> print(ans)                                              # doctest: +SKIP
-    >>> ans.table[["epochs", "N", "loss", "penalty", "p_best"]]  # doctest: +SKIP
+    >>> # fit: a "data_constrained" fit (see bayes_scaling.DataConstrained)
+    >>> ans = epochs_worth(fit, unique_tokens=25e9, C=1e22)
+    >>> print(ans)
+    At C = 1e+22 FLOPs with 2.5e+10 unique tokens the loss is lowest at ...
+    >>> ans.table[["epochs", "N", "loss", "penalty", "p_best"]].shape
+    (60, 5)
     """
     _check_law(fit)
     level = fit.level if level is None else float(level)
@@ -350,7 +353,9 @@ def optimal_allocation_constrained(
 
     Examples
     --------
-    >>> optimal_allocation_constrained(fit, C=1e22, unique_tokens=25e9)  # doctest: +SKIP
+    >>> table = optimal_allocation_constrained(fit, C=1e22, unique_tokens=25e9)
+    >>> table[["N_opt", "D_opt", "epochs_opt", "penalty"]].shape
+    (1, 4)
     """
     level = fit.level if level is None else float(level)
     if not 0 < level < 1:

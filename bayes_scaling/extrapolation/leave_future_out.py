@@ -233,6 +233,7 @@ def calibrate_extrapolation(
 
     Examples
     --------
+    >>> # Long run (a refit per fold); tests/test_extrapolation.py makes these calls.
     >>> calib = bs.calibrate_extrapolation(fit)            # doctest: +SKIP
     >>> calib.tau, calib.folds                              # doctest: +SKIP
     >>> calib.predict(N=7e10, D=1.4e12)                     # doctest: +SKIP

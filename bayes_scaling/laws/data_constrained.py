@@ -138,8 +138,14 @@ class DataConstrained(Law):
     --------
     >>> import bayes_scaling as bs
     >>> law = bs.get_law({"name": "data_constrained", "tied_exponents": True})
-    >>> result = bs.fit(runs, law=law)                       # doctest: +SKIP
-    >>> result.predict(N=1e9, D=1e11, U=2.5e10)              # doctest: +SKIP
+    >>> import numpy as np   # 4 sizes x 4 unique-data sizes x 1 to 50 epochs: 96 runs
+    >>> n, u, e = (a.ravel() for a in np.meshgrid(
+    ...     np.geomspace(3e7, 3e9, 4), np.geomspace(1e8, 3e10, 4), [1, 2, 5, 12, 25, 50],
+    ...     indexing="ij"))
+    >>> runs = bs.simulate(law, PUBLISHED_C4, N=n, D=u * e, U=u, seed=1)
+    >>> result = bs.fit(runs, law=law, chains=2, draws=300, warmup=300)
+    >>> result.predict(N=1e9, D=1e11, U=2.5e10)[["U", "median", "lower", "upper"]].shape
+    (1, 4)
     """
 
     name: ClassVar[str] = "data_constrained"

@@ -146,9 +146,11 @@ def prior_predictive(
 
     Examples
     --------
-    >>> pp = prior_predictive("chinchilla", bs.example_runs(),           # doctest: +SKIP
+    >>> import bayes_scaling as bs
+    >>> pp = prior_predictive("chinchilla", bs.example_runs(),
     ...                       priors="literature:chinchilla")
-    >>> pp.bands()[["C", "loss", "lower", "upper"]]                    # doctest: +SKIP
+    >>> pp.bands()[["C", "loss", "lower", "upper"]].shape
+    (252, 4)
     """
     from numpyro import handlers
 

@@ -249,6 +249,7 @@ def fit_many(
 
     Examples
     --------
+    >>> # Long run (100 fits); tests/test_batch.py makes these calls on fewer tables.
     >>> tables = [bs.example_runs(seed=s) for s in range(100)]   # doctest: +SKIP
     >>> batch = bs.fit_many(tables, law="chinchilla")             # doctest: +SKIP
     >>> batch.diagnostics["ok"].mean()                            # doctest: +SKIP

@@ -83,7 +83,10 @@ def predict_downstream(
 
     Examples
     --------
-    >>> predict_downstream(loss_fit, acc_fit, C=[1e22, 1e24])           # doctest: +SKIP
+    >>> # loss_fit: from bs.fit(runs); acc_fit: from bs.fit_downstream(evals, ...)
+    >>> table = predict_downstream(loss_fit, acc_fit, C=[1e22, 1e24])
+    >>> table[["C", "N_opt", "loss", "accuracy", "accuracy_lower", "accuracy_upper"]].shape
+    (2, 6)
     """
     level = downstream_fit.level if level is None else level
     if not 0 < level < 1:

@@ -358,9 +358,15 @@ def fit_downstream(
 
     Examples
     --------
-    >>> acc_fit = fit_downstream(evals, chance=0.25, num_questions=2376,   # doctest: +SKIP
-    ...                          accuracy="arc_easy_acc")
-    >>> acc_fit.predict(loss=[2.0, 1.5])                                   # doctest: +SKIP
+    >>> import numpy as np, pandas as pd
+    >>> loss = np.linspace(1.8, 3.5, 40)                     # 40 evaluated checkpoints
+    >>> truth = 0.25 + 0.65 / (1 + np.exp(-3.0 * (2.4 - loss)))
+    >>> correct = np.random.default_rng(0).binomial(2376, truth)
+    >>> evals = pd.DataFrame({"loss": loss, "arc_easy_acc": correct / 2376})
+    >>> acc_fit = fit_downstream(evals, chance=0.25, num_questions=2376,
+    ...                          accuracy="arc_easy_acc", chains=2, draws=500, warmup=500)
+    >>> acc_fit.predict(loss=[2.0, 1.5])[["loss", "median", "lower", "upper"]].shape
+    (2, 4)
     """
     if not 0 <= chance < 1:
         raise ValueError(f"chance must lie in [0, 1), got {chance!r}")

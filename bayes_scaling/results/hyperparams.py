@@ -31,11 +31,16 @@ that value.
 
 Examples
 --------
->>> from bayes_scaling.hyperparams import fit_hyperparameter_law
->>> law = fit_hyperparameter_law(sweeps, hyper="lr", by="C")       # doctest: +SKIP
->>> law.summary()              # a, b, tau, sigma with 90% intervals          # doctest: +SKIP
->>> law.predict(C=1e24)        # h* with credible and predictive bands        # doctest: +SKIP
->>> law.optima()               # per-budget optima with their uncertainty     # doctest: +SKIP
+>>> import numpy as np
+>>> from bayes_scaling.results.hyperparams import fit_hyperparameter_law, simulate_sweeps
+>>> sweeps = simulate_sweeps(np.geomspace(1e17, 1e20, 6),      # 6 budgets x 9 learning rates
+...                          np.geomspace(2.5e-4, 1e-2, 9), seed=1)
+>>> law = fit_hyperparameter_law(sweeps, hyper="lr", by="C", chains=2, draws=500, warmup=500)
+>>> table = law.summary()       # a, b, tau, sigma with 90% intervals
+>>> band = law.predict(C=1e24)  # h* with credible and predictive bands
+>>> optima = law.optima()       # per-budget optima with their uncertainty
+>>> len(optima)
+6
 """
 
 from __future__ import annotations

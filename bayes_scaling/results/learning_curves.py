@@ -305,9 +305,16 @@ def fit_learning_curves(
 
     Examples
     --------
-    >>> curves = fit_learning_curves(checkpoints, min_tokens=1e10)     # doctest: +SKIP
-    >>> curves.summary().loc["tau"]                                     # doctest: +SKIP
-    >>> curves.predict(N=1.2e10, D=3e11)        # a new run: band includes tau  # doctest: +SKIP
+    >>> import numpy as np, bayes_scaling as bs
+    >>> sizes = np.geomspace(5e7, 4e8, 5)            # 5 runs, 8 checkpoints each
+    >>> checkpoints = simulate_learning_curves("chinchilla", bs.EXAMPLE_TRUTH, N=sizes,
+    ...                                        D_final=20 * sizes, num_checkpoints=8,
+    ...                                        tau=0.02, noise=0.005, seed=1)
+    >>> # a short run for the example; real fits keep the defaults (4 chains x 1000 draws)
+    >>> curves = fit_learning_curves(checkpoints, chains=2, draws=400, warmup=400)
+    >>> "tau" in curves.summary().index
+    True
+    >>> band = curves.predict(N=1.2e9, D=2.4e10)     # a new run: band includes tau
     """
     law = get_law(law)
     check_options(likelihood, level)
