@@ -17,6 +17,7 @@ import pandas as pd
 from ..models.discrepancy import (  # re-exported: one import for the whole model
     _Z90_WIDTH,
     FIELD_PRIOR_FILE,
+    SD_REF,
     Discrepancy,
     FieldPrior,
     FieldPriorOnlyWarning,
@@ -31,7 +32,7 @@ from ..results.scaling_fit import ScalingFit
 from ..results.scaling_fit import fit as fit_law
 
 __all__ = ["DiscrepancyCalibration", "calibrate_discrepancy", "errors_table", "fold_errors",
-           "Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE", "axis_of",
+           "Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE", "SD_REF", "axis_of",
            "distance", "load_field_prior", "log_predictive_draws", "update_with_errors",
            "with_discrepancy"]
 

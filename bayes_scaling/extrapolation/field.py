@@ -10,12 +10,15 @@ lower 65% of the sweep's log-compute range, hold out every larger run);
 
     m ~ Normal(0, 0.05)        s_mu ~ HalfNormal(0.05)
     ell ~ Normal(log 0.01, 1.5) s_tau ~ HalfNormal(1)
+    a ~ Normal(0, 0.5)          b = exp(c) - 1,  c ~ Normal(0, 1)
     mu_s = m + s_mu z_s,        log tau_s = ell + s_tau w_s,   z_s, w_s ~ Normal(0, 1)
-    e_si ~ Normal(mu_s d_si, sd_si^2 + tau_s^2 d_si^2)
+    log lambda_si = (a + b log(sd_si / 0.02)) min(d_si, 1)
+    e_si ~ Normal(mu_s d_si, (lambda_si sd_si)^2 + tau_s^2 d_si^2)
 
 with ``e_si`` the observed minus predicted log-loss of held-out run ``i`` of
 sweep ``s``, ``sd_si`` its plain predictive SD and ``d_si`` its decades beyond
-the fitted runs. Each sweep weighs through its own ``(mu_s, tau_s)``, so a
+the fitted runs; ``lambda`` is the band calibration of
+:mod:`bayes_scaling.models.discrepancy`. Each sweep weighs through its own ``(mu_s, tau_s)``, so a
 large sweep cannot dominate the population.
 """
 
@@ -23,14 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..data import datasets
-from ..models.discrepancy import FIELD_PRIOR_FILE, FieldPrior
+from ..inference.nuts import SamplerConfig, run_nuts
+from ..models.discrepancy import FIELD_PRIOR_FILE, SD_REF, FieldPrior
 from ..results.scaling_fit import fit as fit_law
 from .discrepancy import errors_table
 
@@ -110,7 +113,8 @@ def split_sweep(runs: pd.DataFrame, fraction: float = 0.65
             float(10 ** cut))
 
 
-def _model(sweep_index, e, sd, d, weight, drift, sweep_ids):
+def _model(sweep_index, e, sd, d, weight, drift, calibrate, sweep_ids):
+    """The meta-analysis (module docstring); every argument is traced, shapes static."""
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
@@ -119,28 +123,25 @@ def _model(sweep_index, e, sd, d, weight, drift, sweep_ids):
     s_mu = numpyro.sample("s_mu", dist.HalfNormal(0.05))
     ell = numpyro.sample("ell", dist.Normal(jnp.log(0.01), 1.5))
     s_tau = numpyro.sample("s_tau", dist.HalfNormal(1.0))
+    # Band calibration (models.discrepancy): weakly informative around lambda = 1; b > -1
+    # keeps the calibrated band's width increasing with the plain band's.
+    a = calibrate * numpyro.sample("a", dist.Normal(0.0, 0.5))
+    b = numpyro.deterministic("b", calibrate * (jnp.exp(numpyro.sample("c", dist.Normal(0.0,
+                                                                                    1.0))) - 1.0))
     with numpyro.plate("sweeps", sweep_ids.shape[0]):  # a shape: static under jit
         z = numpyro.sample("z", dist.Normal(0.0, 1.0))
         w = numpyro.sample("w", dist.Normal(0.0, 1.0))
     mu = drift * (m + s_mu * z)[sweep_index]  # drift = 0: the scale-only model
     tau = jnp.exp(ell + s_tau * w)[sweep_index]
+    lam = jnp.exp((a + b * jnp.log(sd / SD_REF)) * jnp.minimum(d, 1.0))
     with numpyro.handlers.mask(mask=weight > 0):  # a left-out sweep's rows are masked
-        numpyro.sample("e", dist.Normal(mu * d, jnp.sqrt(sd ** 2 + (tau * d) ** 2)), obs=e)
-
-
-@lru_cache(maxsize=4)
-def _sampler(chains: int, draws: int, warmup: int) -> Any:
-    """One NUTS sampler per setting: same-shaped data reuse its compilation."""
-    from numpyro.infer import MCMC, NUTS
-
-    return MCMC(NUTS(_model, target_accept_prob=0.95), num_warmup=warmup, num_samples=draws,
-                num_chains=chains, chain_method="sequential", progress_bar=False,
-                jit_model_args=True)
+        numpyro.sample("e", dist.Normal(mu * d, jnp.sqrt((lam * sd) ** 2 + (tau * d) ** 2)),
+                       obs=e)
 
 
 def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None = None,
-                    drift: bool = True, seed: int = 0, chains: int = 4, draws: int = 1000, warmup: int = 1000,
-                    provenance: Mapping[str, Any] | None = None) -> FieldPrior:
+                    drift: bool = True, calibrate: bool = True, seed: int = 0, chains: int = 4,
+                    draws: int = 1000, warmup: int = 1000, provenance: Mapping[str, Any] | None = None) -> FieldPrior:
     """Hierarchical meta-analysis of held-out errors of several sweeps (NUTS).
 
     Parameters
@@ -152,6 +153,9 @@ def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None =
         shapes, so the sampler is compiled once for all folds).
     drift : bool, default True
         ``False`` fits the scale-only model (``mu = 0``), kept for comparison.
+    calibrate : bool, default True
+        ``False`` fixes the band calibration at ``lambda = 1`` (``a = b = 0``), kept
+        for comparison.
     seed, chains, draws, warmup
         NUTS settings; every draw flows from ``seed``.
     provenance : mapping, optional
@@ -170,22 +174,33 @@ def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None =
                          f"{len([k for k in names if k != exclude])}")
     table = pd.concat([errors[k].assign(sweep=i, weight=float(k != exclude))
                        for i, k in enumerate(names)], ignore_index=True)
+    # The library's NUTS driver compiles once per shape and setting: every fold and
+    # model variant reuses it (a fresh numpyro MCMC per call recompiled every time).
+    config = SamplerConfig(chains=chains, draws=draws, warmup=warmup, dense_mass=False,
+                           target_accept=0.95)
     with jax.enable_x64(True):
-        mcmc = _sampler(chains, draws, warmup)
-        mcmc.run(jax.random.PRNGKey(seed), jnp.asarray(table["sweep"].to_numpy()),
-                 *(jnp.asarray(table[c].to_numpy(np.float64))
-                   for c in ("e", "sd", "d", "weight")), float(drift), jnp.arange(len(names)))
-        s = {k: np.asarray(v) for k, v in mcmc.get_samples().items()}
+        kwargs = {"sweep_index": jnp.asarray(table["sweep"].to_numpy()),
+                  **{c: jnp.asarray(table[c].to_numpy(np.float64))
+                     for c in ("e", "sd", "d", "weight")},
+                  "drift": jnp.asarray(float(drift)), "calibrate": jnp.asarray(float(calibrate)),
+                  "sweep_ids": jnp.arange(len(names))}
+        result = run_nuts(_model, kwargs, config, jax.random.PRNGKey(seed))
+    s = {k: np.asarray(v).reshape(chains * draws, *np.shape(v)[2:])
+         for k, v in result.samples.items()}
     if not drift:
         s["m"], s["s_mu"] = np.zeros_like(s["m"]), np.zeros_like(s["s_mu"])
-    divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
+    if not calibrate:
+        s["a"], s["b"] = np.zeros_like(s["a"]), np.zeros_like(s["b"])
+    divergences = int(np.asarray(result.stats["diverging"]).sum())
     names = [k for k in names if k != exclude]
     info = {"sweeps": names, "held_out_runs": {k: int(len(errors[k])) for k in names},
             "sampler": f"NUTS {chains} chains x ({warmup} warm-up + {draws} draws), seed {seed}",
-            "divergences": divergences, "model": "drift + scale" if drift else "scale only",
+            "divergences": divergences,
+            "model": ("drift + scale" if drift else "scale only")
+                     + (" + band calibration" if calibrate else ""),
             **(dict(provenance) if provenance else {})}
-    return FieldPrior(m=s["m"], s_mu=s["s_mu"], ell=s["ell"], s_tau=s["s_tau"],
-                      provenance=info)
+    return FieldPrior(m=s["m"], s_mu=s["s_mu"], ell=s["ell"], s_tau=s["s_tau"], a=s["a"],
+                      b=s["b"], provenance=info)
 
 
 def holdout_errors(sweep: Sweep, *, fraction: float = 0.65, seed: int = 0, chains: int = 4,
@@ -228,7 +243,8 @@ def write_field_prior(prior: FieldPrior, path: Any = None) -> str:
     from pathlib import Path
 
 
-    path = Path(__file__).parent / "data" / FIELD_PRIOR_FILE if path is None else Path(path)
+    # The package data folder: bayes_scaling/data, one level above this package.
+    path = Path(__file__).parent.parent / "data" / FIELD_PRIOR_FILE if path is None else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(prior.to_json(), indent=1) + "\n")
     return str(path)

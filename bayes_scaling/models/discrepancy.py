@@ -11,18 +11,33 @@ The model
 ---------
 For a new run at distance :math:`d` (decades of compute ``C`` beyond the
 largest fitted run, or of the law's single input; :math:`d = 0` inside the
-data), the observed log-loss is
+data), with :math:`\hat y` the plain predictive median of log-loss,
+:math:`y_{\mathrm{plain}}` a plain predictive draw (curve plus observation
+noise) and :math:`s` the plain predictive SD at that point, the observed
+log-loss is
 
 .. math::
 
-    \log L_{\mathrm{obs}} = \log L_\theta(N, D) + \varepsilon + \delta(d), \qquad
+    \log L_{\mathrm{obs}} = \hat y + \lambda(s, d)\,(y_{\mathrm{plain}} - \hat y)
+        + \delta(d), \qquad
     \delta(d) \mid \mu, \tau \sim \mathrm{Normal}(\mu\, d,\ (\tau\, d)^2),
 
-with :math:`\varepsilon` the fit's observation noise. :math:`\mu` is a
-systematic drift (log-loss per decade; negative when larger runs do better
-than the law says) and :math:`\tau` the scale of the sweep-specific miss per
-decade. Both are *sampled*: each posterior predictive draw carries its own
-:math:`(\mu, \tau)` drawn from
+    \log \lambda(s, d) = \bigl(a + b \log(s / s_0)\bigr)\, \min(d, 1),
+    \qquad s_0 = 0.02, \quad b > -1 .
+
+:math:`\mu` is a systematic drift (log-loss per decade; negative when larger
+runs do better than the law says), :math:`\tau` the scale of the
+sweep-specific miss per decade, and :math:`\lambda` the *band calibration*:
+how far the plain band's own width transfers beyond the data. Across the
+field the held-out misses are about 1-2% of the loss whatever the width of the
+plain band: fits with tight bands (many runs, little scatter) miss by more
+than their band says (:math:`\lambda > 1`), loose fits of few or noisy small
+runs by less (:math:`\lambda < 1`: small runs scatter more than large ones,
+and weakly identified parameters spread the plain band). :math:`\lambda`
+grows in over the first decade, so the band is continuous at the edge of the
+data, and equals 1 inside it; :math:`b > -1` keeps the calibrated band's
+width :math:`\lambda s` increasing with the plain band's :math:`s`. All of :math:`(\mu, \tau, a, b)` are *sampled*:
+each posterior predictive draw carries its own, drawn from
 
 * the **field prior** (``extrapolation="field"``, the default of
   :meth:`bayes_scaling.ScalingFit.predict`): the population distribution of a
@@ -33,8 +48,8 @@ decade. Both are *sampled*: each posterior predictive draw carries its own
       \mu_s \sim \mathrm{Normal}(m, s_\mu^2), \qquad
       \log \tau_s \sim \mathrm{Normal}(\ell, s_\tau^2),
 
-  each draw of :math:`(\mu, \tau)` for a new sweep taken from a posterior draw
-  of :math:`(m, s_\mu, \ell, s_\tau)`; or
+  with :math:`(a, b)` shared by the field; each draw for a new sweep taken
+  from a posterior draw of :math:`(m, s_\mu, \ell, s_\tau, a, b)`; or
 * the field prior **updated by the sweep's own leave-future-out fold**
   (:func:`calibrate_discrepancy`): the fit is refitted on the runs below a cut
   inside its range, the larger fitted runs are predicted, and the field draws
@@ -43,19 +58,24 @@ decade. Both are *sampled*: each posterior predictive draw carries its own
   for a fold, the field prior alone is used and :attr:`Discrepancy.note` (and a
   :class:`FieldPriorOnlyWarning`) says so; never an error.
 
-Choices, and what they rest on (``benchmarks/EXTRAPOLATION.md``): drift plus
-scale against scale only (``mu = 0``) was measured leave-one-sweep-out, and the
-drift wins on interval score and error (the field's misses are one-sided).
-A Gaussian process in log ``N`` and log ``D`` and separate distances in log
-``N`` and log ``D`` were not measured: the held-out runs of a sweep lie on a
-few iso-FLOP or size lines, too few to identify a length scale or two slopes.
-The own-fold update is an option, not the default: measured, it narrows the
-bands of the large sweeps more than their misses beyond the range justify.
+Choices, and what they rest on (``benchmarks/EXTRAPOLATION.md``, all measured
+leave-one-sweep-out): drift plus scale against scale only (``mu = 0``), and
+with against without the band calibration; the shipped model is the one with
+the best interval score. A Gaussian process in log ``N`` and log ``D`` and
+separate distances in log ``N`` and log ``D`` were not measured: the held-out
+runs of a sweep lie on a few iso-FLOP or size lines, too few to identify a
+length scale or two slopes. The own-fold update is an option, not the
+default: measured, it narrows the bands of the large sweeps more than their
+misses beyond the range justify. The band calibration is an empirical
+statement about the public sweeps: a fit far outside their kind (a handful of
+runs, a new loss) should be checked with :func:`calibrate_discrepancy` or shown
+with ``extrapolation="none"`` next to it.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -63,14 +83,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..exceptions import BayesScalingWarning
 
 if TYPE_CHECKING:  # the fit's duck type: runs, law, predict_draws, noise_draws
     ScalingFit = Any
 
-__all__ = ["Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE",
+__all__ = ["Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE", "SD_REF",
            "axis_of", "distance", "with_discrepancy", "load_field_prior", "log_predictive_draws",
            "update_with_errors"]
 
@@ -78,7 +97,10 @@ __all__ = ["Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FI
 #: ``tools/field_prior.py``; never edited by hand).
 FIELD_PRIOR_FILE = "field_discrepancy.json"
 # Width of a central 90% normal interval in SDs: predictive quantiles -> an SD.
-_Z90_WIDTH = 2.0 * stats.norm.ppf(0.95)
+_Z90_WIDTH = 2.0 * statistics.NormalDist().inv_cdf(0.95)
+#: Reference plain predictive SD (log-loss) of the band calibration.
+SD_REF = 0.02
+_HYPER = ("m", "s_mu", "ell", "s_tau", "a", "b")
 
 
 class FieldPriorOnlyWarning(BayesScalingWarning):
@@ -95,6 +117,9 @@ class FieldPrior:
         Mean and SD across sweeps of the drift ``mu`` (log-loss per decade).
     ell, s_tau : numpy.ndarray
         Mean and SD across sweeps of ``log tau`` (``tau``: log-loss SD per decade).
+    a, b : numpy.ndarray
+        Band calibration: ``log lambda = (a + b log(s / 0.02)) min(d, 1)``. Zero
+        (no calibration) in prior files written before it existed.
     provenance : dict
         Sweeps, protocol, sampler settings and date of the meta-analysis.
     """
@@ -103,26 +128,37 @@ class FieldPrior:
     s_mu: np.ndarray
     ell: np.ndarray
     s_tau: np.ndarray
+    a: np.ndarray | None = None
+    b: np.ndarray | None = None
     provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("a", "b"):  # no band calibration: lambda = 1
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros_like(self.m))
+
+    def sample_all(self, num: int, seed: int) -> dict[str, np.ndarray]:
+        """``num`` draws of ``mu``, ``tau``, ``a``, ``b`` for a new sweep (population
+        predictive)."""
+        rng = np.random.default_rng(seed)
+        k = rng.integers(0, len(self.m), num)
+        return {"mu": self.m[k] + self.s_mu[k] * rng.standard_normal(num),
+                "tau": np.exp(self.ell[k] + self.s_tau[k] * rng.standard_normal(num)),
+                "a": self.a[k], "b": self.b[k]}
 
     def sample(self, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``num`` draws of ``(mu, tau)`` for a new sweep (population predictive)."""
-        rng = np.random.default_rng(seed)
-        k = rng.integers(0, len(self.m), num)
-        mu = self.m[k] + self.s_mu[k] * rng.standard_normal(num)
-        tau = np.exp(self.ell[k] + self.s_tau[k] * rng.standard_normal(num))
-        return mu, tau
+        draws = self.sample_all(num, seed)
+        return draws["mu"], draws["tau"]
 
     def to_json(self) -> dict[str, Any]:
         return {"provenance": self.provenance,
-                "draws": {k: np.round(getattr(self, k), 6).tolist()
-                          for k in ("m", "s_mu", "ell", "s_tau")}}
+                "draws": {k: np.round(getattr(self, k), 6).tolist() for k in _HYPER}}
 
     @classmethod
     def from_json(cls, content: dict[str, Any]) -> FieldPrior:
         d = content["draws"]
-        return cls(**{k: np.asarray(d[k], dtype=np.float64) for k in ("m", "s_mu", "ell",
-                                                                      "s_tau")},
+        return cls(**{k: np.asarray(d[k], dtype=np.float64) for k in _HYPER if k in d},
                    provenance=content.get("provenance", {}))
 
 
@@ -139,7 +175,7 @@ def load_field_prior() -> FieldPrior:
 
 @dataclass(frozen=True)
 class Discrepancy:
-    """Draws of the discrepancy's drift and scale for one sweep.
+    """Draws of the discrepancy's drift, scale and band calibration for one sweep.
 
     Attributes
     ----------
@@ -151,6 +187,8 @@ class Discrepancy:
         Why the sweep's own runs were not used, if they were not.
     ess : float
         Effective sample size of the importance update (``len(mu)`` without one).
+    a, b : numpy.ndarray, optional
+        Band-calibration draws paired with ``mu`` and ``tau`` (zeros: ``lambda = 1``).
     """
 
     mu: np.ndarray
@@ -158,6 +196,13 @@ class Discrepancy:
     source: str = "field"
     note: str = ""
     ess: float = float("nan")
+    a: np.ndarray | None = None
+    b: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("a", "b"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros_like(self.mu))
 
     def draws(self, d: np.ndarray, num: int, seed: int) -> np.ndarray:
         """Draws ``(num, len(d))`` of ``delta(d)`` in log-loss (zero where ``d = 0``)."""
@@ -167,12 +212,31 @@ class Discrepancy:
         z = rng.standard_normal((num, d.shape[1]))
         return self.mu[k, None] * d + self.tau[k, None] * d * z
 
+    def apply(self, log_obs: np.ndarray, d: np.ndarray, seed: int) -> np.ndarray:
+        """Plain predictive log-loss draws ``(num, points)`` -> draws with the discrepancy.
+
+        Inside the data (``d = 0``) the draws are returned unchanged; beyond it each
+        draw's deviation from the plain median is scaled by its ``lambda(s, d)`` and
+        ``delta(d)`` is added (module docstring).
+        """
+        d = np.asarray(d, dtype=np.float64)
+        num = log_obs.shape[0]
+        k = np.random.default_rng(seed).integers(0, len(self.mu), num)
+        centre = np.median(log_obs, axis=0)
+        lower, upper = np.quantile(log_obs, [0.05, 0.95], axis=0)
+        spread = np.maximum((upper - lower) / _Z90_WIDTH, np.finfo(float).tiny)
+        log_lam = ((self.a[k, None] + self.b[k, None] * np.log(spread / SD_REF)[None, :])
+                   * np.minimum(d, 1.0)[None, :])
+        scaled = centre[None, :] + np.exp(log_lam) * (log_obs - centre[None, :])
+        return scaled + self.draws(d, num, seed + 1)
+
     @classmethod
     def from_field(cls, prior: FieldPrior | None = None, num: int = 4000, seed: int = 0,
                    note: str = "") -> Discrepancy:
         prior = load_field_prior() if prior is None else prior
-        mu, tau = prior.sample(num, seed)
-        return cls(mu=mu, tau=tau, source="field", note=note, ess=float(num))
+        draws = prior.sample_all(num, seed)
+        return cls(mu=draws["mu"], tau=draws["tau"], a=draws["a"], b=draws["b"],
+                   source="field", note=note, ess=float(num))
 
 
 def axis_of(law: Any) -> str:
@@ -203,11 +267,14 @@ def update_with_errors(prior: FieldPrior, errors: pd.DataFrame, *, num: int = 40
 
     ``errors`` has columns ``e`` (observed minus predicted log-loss), ``sd``
     (plain predictive SD) and ``d`` (decades beyond the fold's data); the
-    likelihood of draw ``j`` is ``prod_i Normal(e_i; mu_j d_i, sd_i^2 + tau_j^2 d_i^2)``.
+    likelihood of draw ``j`` is
+    ``prod_i Normal(e_i; mu_j d_i, (lambda_ij sd_i)^2 + tau_j^2 d_i^2)``.
     """
-    mu, tau = prior.sample(4 * num, seed)
+    draws = prior.sample_all(4 * num, seed)
+    mu, tau, a, b = (draws[k] for k in ("mu", "tau", "a", "b"))
     e, sd, d = (errors[c].to_numpy(np.float64)[None, :] for c in ("e", "sd", "d"))
-    var = sd ** 2 + (tau[:, None] * d) ** 2
+    lam = np.exp((a[:, None] + b[:, None] * np.log(sd / SD_REF)) * np.minimum(d, 1.0))
+    var = (lam * sd) ** 2 + (tau[:, None] * d) ** 2
     logw = -0.5 * np.sum(np.log(var) + (e - mu[:, None] * d) ** 2 / var, axis=1)
     w = np.exp(logw - logw.max())
     w /= w.sum()
@@ -215,7 +282,8 @@ def update_with_errors(prior: FieldPrior, errors: pd.DataFrame, *, num: int = 40
     k = np.random.default_rng(seed + 1).choice(len(w), size=num, p=w)
     note = "" if ess >= 100 else (f"importance update has an effective sample size of "
                                   f"{ess:.0f}: the sweep's folds disagree with the field prior")
-    return Discrepancy(mu=mu[k], tau=tau[k], source="field + own folds", note=note, ess=ess)
+    return Discrepancy(mu=mu[k], tau=tau[k], a=a[k], b=b[k], source="field + own folds",
+                       note=note, ess=ess)
 
 
 def with_discrepancy(fit: ScalingFit, sizes: dict[str, np.ndarray], log_obs: np.ndarray,
@@ -235,5 +303,4 @@ def with_discrepancy(fit: ScalingFit, sizes: dict[str, np.ndarray], log_obs: np.
     else:
         raise ValueError(f"extrapolation must be 'field', 'none' or a Discrepancy, got "
                          f"{extrapolation!r}")
-    delta = disc.draws(beyond, log_obs.shape[0], seed)
-    return log_obs + delta, f"predictive + {disc.source} discrepancy", beyond
+    return disc.apply(log_obs, beyond, seed), f"predictive + {disc.source} discrepancy", beyond

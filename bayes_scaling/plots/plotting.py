@@ -183,8 +183,8 @@ def plot_loss_vs_compute(
                                     {k: np.asarray(table[k], dtype=float) for k in table})}
         if discrepancy.axis_of(fit.law) in sizes:  # honest beyond the data (zero inside)
             noise_seed = fit.seed + 1 if seed is None else seed
-            log_pred = log_pred + discrepancy.Discrepancy.from_field(seed=noise_seed).draws(
-                discrepancy.distance(fit, sizes), log_pred.shape[0], noise_seed + 1)
+            log_pred = discrepancy.Discrepancy.from_field(seed=noise_seed).apply(
+                log_pred, discrepancy.distance(fit, sizes), noise_seed + 1)
         mid = np.exp(np.median(log_curve, axis=0))
         cred = np.exp(np.quantile(log_curve, [0.05, 0.95], axis=0))
         pred = np.exp(np.quantile(log_pred, [0.05, 0.95], axis=0))
