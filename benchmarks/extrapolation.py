@@ -32,12 +32,11 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling  # noqa: F401  (before JAX starts: host devices)
-from bayes_scaling.extrapolation import discrepancy as dsc
-from bayes_scaling.extrapolation import field
 from bayes_scaling.baselines.approach2 import _cluster_budgets, _parabola_vertex
 from bayes_scaling.baselines.approach3 import fit_approach3
 from bayes_scaling.data.datasets import shared_data_available
-from bayes_scaling.extrapolation import calibrate_extrapolation
+from bayes_scaling.extrapolation import calibrate_extrapolation, field
+from bayes_scaling.extrapolation import discrepancy as dsc
 
 ROOT = Path(__file__).resolve().parent.parent
 NUTS = {"chains": 4, "draws": 500, "warmup": 500}

@@ -199,8 +199,18 @@ def test_predict_derives_the_missing_quantity(fit3_boot):
         np.testing.assert_allclose(other[["N", "D", "C", "loss"]], by_nd[["N", "D", "C", "loss"]],
                                    rtol=1e-12)
     np.testing.assert_allclose(by_nd["loss"], chinchilla_loss(n, d, fit3_boot.params), rtol=1e-12)
-    assert (by_nd["loss_lower"] < by_nd["loss"]).all()
-    assert (by_nd["loss"] < by_nd["loss_upper"]).all()
+    assert (by_nd["lower"] < by_nd["loss"]).all()
+    assert (by_nd["loss"] < by_nd["upper"]).all()
+    # The one predictive-table schema; the new-run band adds the residual noise.
+    from bayes_scaling._predictive import PREDICTIVE_COLUMNS
+    assert set(PREDICTIVE_COLUMNS) <= set(by_nd.columns)
+    assert fit3_boot.residual_sd > 0
+    import dataclasses
+    quiet = dataclasses.replace(fit3_boot, residual_sd=0.0).predict(N=n, D=d)
+    np.testing.assert_allclose(quiet[["pred_lower", "pred_upper"]].to_numpy(),
+                               quiet[["lower", "upper"]].to_numpy(), rtol=1e-3)
+    noisy = dataclasses.replace(fit3_boot, residual_sd=0.1).predict(N=n, D=d)
+    assert ((noisy["pred_lower"] < noisy["lower"]) & (noisy["upper"] < noisy["pred_upper"])).all()
     with pytest.raises(ValueError, match="two of N, D, C"):
         fit3_boot.predict(N=n)
     with pytest.raises(ValueError, match="inconsistent"):

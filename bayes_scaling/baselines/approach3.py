@@ -16,6 +16,7 @@ from ..data.runs import RunsTable
 from .classical import (
     THETA_NAMES,
     ClassicalFit,
+    _log_loss_np,
     as_runs,
     check_level,
     log_predict,
@@ -292,9 +293,12 @@ def fit_approach3(
     sol["n_iter"] = count
     sol["finite"] = finite
     params = {k: float(v) for k, v in theta_to_params(best_theta).items()}
+    # Observation noise of the predictive band: RMS of the best fit's log residuals.
+    residual = _log_loss_np(np.asarray(best_theta), log_n_np, log_d_np) - log_l_np
     return ClassicalFit(
         params=params, objective=float(value[best]), bootstrap=bootstrap, solutions=sol,
         level=level, flops_factor=float(flops_factor), huber_delta=float(huber_delta),
         num_runs=n, num_starts=len(starts), num_failed_starts=int((~finite).sum()),
         num_failed_bootstrap=failed_boot, n_iter=int(count[best]),
+        residual_sd=float(np.sqrt(np.mean(residual ** 2))),
     )

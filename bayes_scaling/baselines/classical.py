@@ -41,6 +41,7 @@ import jax
 import numpy as np
 
 from .._lazy import lazy_import
+from .._predictive import predictive_table
 from ..data.runs import RunsTable, RunsTableError, load_runs
 from ..data.sizes import complete_sizes
 from ..laws.chinchilla import chinchilla_log_allocation_from_logs, chinchilla_log_loss
@@ -218,6 +219,9 @@ class ClassicalFit:
         Replicates whose every start ended non-finite (discarded).
     n_iter : int
         L-BFGS iterations of the best start.
+    residual_sd : float
+        RMS of the best fit's log residuals: the observation noise of
+        :meth:`predict`'s ``pred_lower``/``pred_upper``.
     """
 
     params: dict[str, float]
@@ -232,6 +236,7 @@ class ClassicalFit:
     num_failed_starts: int = 0
     num_failed_bootstrap: int = 0
     n_iter: int = 0
+    residual_sd: float = float("nan")
 
     @property
     def theta(self) -> np.ndarray:
@@ -280,8 +285,8 @@ class ClassicalFit:
                              "upper": upper, "method": "approach3"})
 
     def predict(self, *, N: object = None, D: object = None, C: object = None,  # noqa: N803
-                level: float | None = None) -> pd.DataFrame:
-        """Predicted loss ``E + A/N^alpha + B/D^beta`` with a bootstrap band.
+                level: float | None = None, seed: int = 0) -> pd.DataFrame:
+        """Predicted loss ``E + A/N^alpha + B/D^beta`` with bootstrap bands.
 
         Parameters
         ----------
@@ -289,25 +294,36 @@ class ClassicalFit:
             Two of the three (broadcast against each other); the third follows
             from ``C = k N D``.
         level : float, optional
-            Level of the band (percentiles of the replicates' mean curves; NaN
-            without bootstrap).
+            Level of the bands.
+        seed : int
+            Seed of the residual noise draws of the predictive band.
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``N``, ``D``, ``C``, ``loss``, ``loss_lower``, ``loss_upper``.
+            The predictive-table schema of every results type: ``N``, ``D``, ``C``,
+            ``median``, ``lower``, ``upper`` (percentiles of the bootstrap replicates'
+            curves), ``pred_lower``, ``pred_upper`` (replicates plus log-normal noise
+            of SD :attr:`residual_sd`) and ``level``; plus ``loss``, the best fit's
+            point prediction (Approach 3's answer). Without bootstrap every band is NaN.
         """
         level = check_level(self.level if level is None else level)
         n, d, c = _complete_ndc(N, D, C, self.flops_factor)
         log_n, log_d = np.log(n), np.log(d)
-        loss = np.exp(_log_loss_np(self.theta, log_n, log_d))
+        point = np.exp(_log_loss_np(self.theta, log_n, log_d))
         boot = self._boot_theta()
-        if boot is not None:
-            lo, hi = percentile_interval(np.exp(_log_loss_np(boot, log_n, log_d)), level)
+        inputs = {"N": n, "D": d, "C": c}
+        if boot is None:
+            nan = np.full((1, len(point)), np.nan)
+            table = predictive_table(inputs, nan, nan, level, mean=False)
         else:
-            lo = hi = np.full_like(loss, np.nan)
-        return pd.DataFrame({"N": n, "D": d, "C": c, "loss": loss, "loss_lower": lo,
-                             "loss_upper": hi})
+            log_curve = _log_loss_np(boot, log_n, log_d)
+            noise = np.random.default_rng(seed).standard_normal(log_curve.shape)
+            table = predictive_table(inputs, np.exp(log_curve),
+                                     log_curve + self.residual_sd * noise, level,
+                                     log_observed=True, mean=False)
+        table.insert(3, "loss", point)
+        return table
 
     def optimal_allocation(self, C: object, *, level: float | None = None  # noqa: N803
                            ) -> pd.DataFrame:

@@ -199,8 +199,8 @@ def backtest(
     for level in levels:
         tail = (1.0 - level) / 2.0
         band = classical.predict(N=n_h, D=d_h, level=level)
-        record(APPROACH3, "bootstrap", level, point, band["loss_lower"].to_numpy(),
-               band["loss_upper"].to_numpy(), seconds)
+        record(APPROACH3, "bootstrap", level, point, band["lower"].to_numpy(),
+               band["upper"].to_numpy(), seconds)
         lo, hi = np.exp(np.quantile(log_noisy, [tail, 1 - tail], axis=0))
         record(APPROACH3, "bootstrap + residual SD", level, point, lo, hi, seconds)
 
