@@ -29,8 +29,8 @@ log-loss is
 runs do better than the law says), :math:`\tau` the scale of the
 sweep-specific miss per decade, and :math:`\lambda` the *band calibration*:
 how far the plain band's own width transfers beyond the data. Across the
-field the held-out misses are about 1-2% of the loss whatever the width of the
-plain band: fits with tight bands (many runs, little scatter) miss by more
+field the held-out misses are of about the same size whatever the width of the
+plain band (``benchmarks/EXTRAPOLATION.md``): fits with tight bands (many runs, little scatter) miss by more
 than their band says (:math:`\lambda > 1`), loose fits of few or noisy small
 runs by less (:math:`\lambda < 1`: small runs scatter more than large ones,
 and weakly identified parameters spread the plain band). :math:`\lambda`
