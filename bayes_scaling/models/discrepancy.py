@@ -71,13 +71,10 @@ statement about the public sweeps: a fit far outside their kind (a handful of
 runs, a new loss) should be checked with :func:`calibrate_discrepancy` or shown
 with ``extrapolation="none"`` next to it. Known gap: on *simulated* runs from an
 exactly correct law with i.i.d. noise the plain band is already right, and the
-field default (drift below zero, ``lambda < 1`` for plain bands wider than about
-0.6% of the loss) is too narrow and too low there, even after the own-fold
-update (measured with the slow known-truth set-up of ``tests/test_discrepancy.py``:
-90% coverage 0.78, 0.50 and 0.88 on three data sets, where the plain band
-covered 0.97, 1.00 and 0.88 and the test's field prior without calibration 0.94,
-0.75 and 0.97); use
-``extrapolation="none"`` on simulated data.
+field default (a drift below zero, ``lambda < 1`` for wide plain bands) is too
+narrow and too low there, even after the own-fold update (the fold is too
+short to undo it; measured with the slow known-truth set-up of
+``tests/test_discrepancy.py``); use ``extrapolation="none"`` on simulated data.
 """
 
 from __future__ import annotations
