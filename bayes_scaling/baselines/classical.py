@@ -304,7 +304,7 @@ class ClassicalFit:
             The predictive-table schema of every results type: ``N``, ``D``, ``C``,
             ``median``, ``lower``, ``upper`` (percentiles of the bootstrap replicates'
             curves), ``pred_lower``, ``pred_upper`` (replicates plus log-normal noise
-            of SD :attr:`residual_sd`) and ``level``; plus ``loss``, the best fit's
+            of SD ``residual_sd``) and ``level``; plus ``loss``, the best fit's
             point prediction (Approach 3's answer). Without bootstrap every band is NaN.
         """
         level = check_level(self.level if level is None else level)
