@@ -27,12 +27,14 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data import datasets
 from ..models.discrepancy import FIELD_PRIOR_FILE, FieldPrior
 from ..results.scaling_fit import fit as fit_law
 from .discrepancy import errors_table
+
+pd = lazy_import("pandas")
 
 __all__ = ["Sweep", "field_sweeps", "fit_field_prior", "holdout_errors", "split_sweep"]
 
