@@ -28,7 +28,8 @@ def test_a_gaussian_potential_gives_its_mean_and_covariance_from_a_far_start():
         mode, tril, ok = jax.jit(lambda z: _laplace(_gaussian_potential(mean, cov), z,
                                                     LAPLACE_ITERATIONS))(jnp.array([5.0, 5.0, -5.0]))
     assert bool(ok)
-    np.testing.assert_allclose(mode, mean, rtol=0, atol=1e-9)
+    # Newton stops at a decrement of 1e-8: within ~1e-4 posterior SDs of the mean.
+    np.testing.assert_allclose(mode, mean, rtol=0, atol=1e-3 * float(sd.min()))
     tril = np.asarray(tril)
     np.testing.assert_allclose(tril @ tril.T, np.asarray(cov), rtol=1e-6, atol=0)
 
