@@ -29,7 +29,7 @@ def test_a_gaussian_potential_gives_its_mean_and_covariance_from_a_far_start():
                                                     LAPLACE_ITERATIONS))(jnp.array([5.0, 5.0, -5.0]))
     assert bool(ok)
     # Newton stops at a decrement of 1e-8: within ~1e-4 posterior SDs of the mean.
-    np.testing.assert_allclose(mode, mean, rtol=0, atol=1e-3 * float(sd.min()))
+    np.testing.assert_allclose(mode, mean, rtol=0, atol=1e-3 * float(np.min(np.asarray(sd))))
     tril = np.asarray(tril)
     np.testing.assert_allclose(tril @ tril.T, np.asarray(cov), rtol=1e-6, atol=0)
 
