@@ -368,6 +368,8 @@ def row_big(num_runs: int) -> dict:
     import numpy as np
 
     import bayes_scaling as bs
+    from bayes_scaling.inference.buckets import bucket_size
+    from bayes_scaling.inference.nuts import SEQUENTIAL_ABOVE
 
     table = _sized_table(num_runs, seed=0)
     with _CompileClock() as clock:
@@ -379,11 +381,12 @@ def row_big(num_runs: int) -> dict:
     steps = float(np.mean(stats["n_steps"].values))
     grad_s = _gradient_seconds(fit)
     chains, iterations = fit.sampler.chains, fit.sampler.warmup + fit.sampler.draws
-    lanes = min(chains, jax.local_device_count(), os.cpu_count() or 1)
+    sequential = bucket_size(num_runs) > SEQUENTIAL_ABOVE  # big tables: one chain at a time
+    lanes = 1 if sequential else min(chains, jax.local_device_count(), os.cpu_count() or 1)
     floor = grad_s * steps * iterations * chains / lanes
     return {"seconds": seconds, "compile_s": clock.seconds, "ess": _min_bulk_ess(draws),
             "rhat": _max_rhat(draws), "divergences": int(stats["diverging"].sum()),
-            "mean_steps": steps, "grad_ms": 1e3 * grad_s, "floor_s": floor,
+            "mean_steps": steps, "grad_ms": 1e3 * grad_s, "floor_s": floor, "lanes": lanes,
             "note": f"{num_runs} runs"}
 
 
@@ -427,11 +430,19 @@ def _child(name: str, arg: int | None) -> None:
 
 def _run(name: str, env: dict, arg: int | None = None) -> dict:
     cmd = [sys.executable, __file__, "--row", name] + (["--arg", str(arg)] if arg else [])
+    load_before = os.getloadavg()[0]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    load = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
+    _LOADS.append(f"{name}{'' if arg is None else f' {arg}'}: {load}")
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    return {"skipped": f"failed: {proc.stderr.strip().splitlines()[-1:]}"}
+    # A negative return code is a signal (-9: killed, e.g. out of memory), with no stderr.
+    return {"skipped": f"failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"}
+
+
+#: 1-minute load average before and after each row (other jobs share the machine).
+_LOADS: list[str] = []
 
 
 #: Row groups for ``--rows`` (default: all).
@@ -515,7 +526,8 @@ def _markdown(results: dict, args, started: datetime.datetime, total_s: float) -
         lines += ["## Big tables", "",
                   "Each size in a fresh process (compilation included; its share from JAX's "
                   "compile log). Floor = seconds per gradient x mean leapfrog steps x "
-                  "(warm-up + draws) x chains / chains run at once.", "",
+                  "(warm-up + draws) x chains / chains run at once (one at a time above "
+                  "16,384 runs, where parallel CPU chains grew the memory past 2 GB).", "",
                   "| runs | seconds | of which compile | peak MB | min ESS | R-hat | div | "
                   "mean leapfrog steps | ms per gradient | floor (s) | seconds / floor |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -534,6 +546,8 @@ def _markdown(results: dict, args, started: datetime.datetime, total_s: float) -
                       f"to {b} runs ({b / a:.0f}x the rows); the floor grows "
                       f"{big[b]['floor_s'] / big[a]['floor_s']:.1f}x. Target at 100k runs: "
                       "< 120 s and < 2,048 MB.", ""]
+    lines += ["Machine load (1-minute load average before-after each row, "
+              f"{os.cpu_count()} cores shared with other jobs): " + "; ".join(_LOADS) + ".", ""]
     lines += ["Not measured here: GPU rows (no accelerator in this run) and Stan.", ""]
     return "\n".join(lines)
 

@@ -261,9 +261,12 @@ def test_posterior_pairs(fit):
     assert isinstance(fig, matplotlib.figure.Figure)
     xlabels = {ax.get_xlabel() for ax in fig.axes}
     assert {"E", "log10 A", "alpha", "log10 B", "beta"} <= xlabels
-    # Lower triangle: every draw (one scatter per chain) in each of the 5 * 4 / 2 pairs.
+    # Lower triangle: every draw (one scatter per chain) in each of the 5 * 4 / 2 pairs,
+    # and divergent draws once more on top (any trajectory may have a few).
+    divergent = int(fit.posterior["sample_stats"]["diverging"].sum())
     scattered = [ax for ax in fig.axes
-                 if sum(len(c.get_offsets()) for c in ax.collections) == fit.num_draws]
+                 if sum(len(c.get_offsets()) for c in ax.collections)
+                 == fit.num_draws + divergent]
     assert len(scattered) == 5 * 4 // 2
     fig = bp.plot_posterior_pairs(fit, ["alpha", "beta"], log_offsets=False)
     assert {"alpha", "beta"} <= {ax.get_xlabel() for ax in fig.axes}

@@ -73,11 +73,13 @@ def test_a_count_that_is_not_a_multiple_of_the_devices_is_padded_and_trimmed(thr
 
 def test_sharded_draws_equal_the_single_device_draws(three_fits):
     # The same chain function on the same keys and data: sharding changes where it
-    # runs, not what it computes. (Longer runs agree in distribution: test_batch.py
-    # compares fit_many, which shards, with single fits.)
+    # runs, not what it computes, up to rounding: the two programs compile separately,
+    # and the Newton steps to the Laplace mode stop at a tolerance, which turns
+    # last-bit differences into ~1e-9 relative ones. (Longer runs agree in
+    # distribution: test_batch.py compares fit_many, which shards, with single fits.)
     sharded, single = three_fits
     for name in ("alpha", "beta", "E", "A", "sigma"):
-        np.testing.assert_allclose(sharded.samples[name], single.samples[name], rtol=1e-9)
+        np.testing.assert_allclose(sharded.samples[name], single.samples[name], rtol=1e-6)
     np.testing.assert_array_equal(sharded.stats["num_steps"], single.stats["num_steps"])
 
 

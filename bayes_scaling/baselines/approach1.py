@@ -50,14 +50,16 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data.runs import RunsTable, RunsTableError
 from .approach2 import IsoFlopFit, _power_law
 from .classical import as_runs as _as_runs
 from .classical import check_level as _check_level
 from .classical import percentile_interval as _percentile_interval
 from .classical import select_group as _group_mask
+
+pd = lazy_import("pandas")
 
 __all__ = ["EnvelopeFit", "fit_approach1", "training_envelope"]
 

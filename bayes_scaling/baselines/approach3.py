@@ -8,8 +8,6 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-import optax.tree_utils as otu
 
 from .._lazy import lazy_import
 from ..data.runs import RunsTable
@@ -26,6 +24,8 @@ from .classical import (
 )
 
 pd = lazy_import("pandas")
+optax = lazy_import("optax")  # the L-BFGS fits only
+otu = lazy_import("optax.tree_utils")
 
 __all__ = ["approach3_grid", "fit_approach3"]
 

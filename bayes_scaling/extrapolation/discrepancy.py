@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..models.discrepancy import (  # re-exported: one import for the whole model
     _Z90_WIDTH,
     FIELD_PRIOR_FILE,
@@ -30,6 +30,8 @@ from ..models.discrepancy import (  # re-exported: one import for the whole mode
 )
 from ..results.scaling_fit import ScalingFit
 from ..results.scaling_fit import fit as fit_law
+
+pd = lazy_import("pandas")
 
 __all__ = ["DiscrepancyCalibration", "calibrate_discrepancy", "errors_table", "fold_errors",
            "Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE", "SD_REF", "axis_of",

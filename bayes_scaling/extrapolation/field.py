@@ -29,13 +29,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from .._lazy import lazy_import
 from ..data import datasets
 from ..inference.nuts import SamplerConfig, run_nuts
 from ..models.discrepancy import FIELD_PRIOR_FILE, SD_REF, FieldPrior
 from ..results.scaling_fit import fit as fit_law
 from .discrepancy import errors_table
+
+pd = lazy_import("pandas")
 
 __all__ = ["Sweep", "field_sweeps", "fit_field_prior", "holdout_errors", "split_sweep"]
 

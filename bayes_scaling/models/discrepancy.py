@@ -87,11 +87,12 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..exceptions import BayesScalingWarning
 
 if TYPE_CHECKING:  # the fit's duck type: runs, law, predict_draws, noise_draws
+    import pandas as pd
+
     ScalingFit = Any
 
 __all__ = ["Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE", "SD_REF",
@@ -102,7 +103,7 @@ __all__ = ["Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FI
 #: ``tools/field_prior.py``; never edited by hand).
 FIELD_PRIOR_FILE = "field_discrepancy.json"
 # Width of a central 90% normal interval in SDs: predictive quantiles -> an SD.
-_Z90_WIDTH = 2.0 * statistics.NormalDist().inv_cdf(0.95)
+_Z90_WIDTH = 2.0 * statistics.NormalDist().inv_cdf(0.95)  # stdlib: scipy.stats takes ~1 s to import
 #: Reference plain predictive SD (log-loss) of the band calibration.
 SD_REF = 0.02
 _HYPER = ("m", "s_mu", "ell", "s_tau", "a", "b")

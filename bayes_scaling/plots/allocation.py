@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
+from .._lazy import lazy_import
 from ..laws import get_law
 from ..laws.allocation import log_optimal_allocation
 from .style import (
@@ -27,6 +27,8 @@ from .style import (
     sci_label,
     sci_log_axis,
 )
+
+matplotlib = lazy_import("matplotlib")  # imported when a figure is drawn
 
 
 def _budget_groups(log_compute: np.ndarray, tol_dex: float = 0.05) -> np.ndarray:

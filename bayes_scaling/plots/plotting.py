@@ -33,12 +33,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
+from .._lazy import lazy_import
 from ..data.sizes import complete_sizes
 from ..models import discrepancy
 from ..models.predictive import prior_draws
@@ -60,6 +60,8 @@ from .style import (
     runs_table_like,
     sci_log_axis,
 )
+
+matplotlib = lazy_import("matplotlib")  # imported when a figure is drawn
 
 __all__ = [
     "OKABE_ITO",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
-import matplotlib.ticker as mticker
 import numpy as np
+
+from .._lazy import lazy_import
 
 if TYPE_CHECKING:
     from ..results.scaling_fit import ScalingFit
 
+matplotlib = lazy_import("matplotlib")  # imported when a figure is drawn
+mticker = lazy_import("matplotlib.ticker")
 
 #: Okabe & Ito (2008) colour-blind-safe palette: blue, orange, bluish green,
 #: vermillion, reddish purple, sky blue, yellow, black.
@@ -64,34 +67,40 @@ def axes_grid(axes: Any, num: int, ncols: int, panel_size: tuple[float, float]) 
     return fig, flat[:num]
 
 
-class _PlainLogLocator(mticker.Locator):
-    """Ticks for a log axis labelled with plain numbers (loss, tokens per parameter).
+@functools.cache
+def _plain_log_locator_class() -> type:
+    """The locator class, built on first use: matplotlib is imported only when plotting."""
 
-    Less than about a decade of range: "nice" linearly spaced values (2.0, 2.5,
-    3.0); wider: 1-2-5 per decade, or decades only beyond three decades.
-    """
+    class _PlainLogLocator(mticker.Locator):
+        """Ticks for a log axis labelled with plain numbers (loss, tokens per parameter).
 
-    def __call__(self):
-        vmin, vmax = self.axis.get_view_interval()
-        return self.tick_values(vmin, vmax)
+        Less than about a decade of range: "nice" linearly spaced values (2.0, 2.5,
+        3.0); wider: 1-2-5 per decade, or decades only beyond three decades.
+        """
 
-    def tick_values(self, vmin, vmax):
-        vmin, vmax = sorted((float(vmin), float(vmax)))
-        if vmax <= 0:
-            return np.array([])
-        vmin = vmin if vmin > 0 else vmax / 10
-        ratio = vmax / vmin
-        if ratio < 6:
-            ticks = mticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
-            return ticks[ticks > 0]
-        subs = (1.0, 2.0, 5.0) if ratio < 1e3 else (1.0,)
-        return mticker.LogLocator(base=10, subs=subs).tick_values(vmin, vmax)
+        def __call__(self):
+            vmin, vmax = self.axis.get_view_interval()
+            return self.tick_values(vmin, vmax)
+
+        def tick_values(self, vmin, vmax):
+            vmin, vmax = sorted((float(vmin), float(vmax)))
+            if vmax <= 0:
+                return np.array([])
+            vmin = vmin if vmin > 0 else vmax / 10
+            ratio = vmax / vmin
+            if ratio < 6:
+                ticks = mticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
+                return ticks[ticks > 0]
+            subs = (1.0, 2.0, 5.0) if ratio < 1e3 else (1.0,)
+            return mticker.LogLocator(base=10, subs=subs).tick_values(vmin, vmax)
+
+    return _PlainLogLocator
 
 
 def plain_log_axis(ax: Any, which: str = "y") -> None:
     axis = ax.yaxis if which == "y" else ax.xaxis
     (ax.set_yscale if which == "y" else ax.set_xscale)("log")
-    axis.set_major_locator(_PlainLogLocator())
+    axis.set_major_locator(_plain_log_locator_class()())
     axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:.4g}"))
     axis.set_minor_locator(mticker.NullLocator())
 
