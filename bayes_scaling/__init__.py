@@ -63,6 +63,7 @@ from .exceptions import (  # noqa: E402
 from .extrapolation.discrepancy import DiscrepancyCalibration, calibrate_discrepancy  # noqa: E402
 from .extrapolation.leave_future_out import ExtrapolationCalibration, calibrate_extrapolation  # noqa: E402
 from .inference import diagnostics  # noqa: E402, F401  (bs.diagnostics, as before the layers)
+from .inference.compiled import CompiledReleasedWarning  # noqa: E402
 from .inference.nuts import SamplerConfig  # noqa: E402
 from .laws import (  # noqa: E402
     BrokenPowerLaw,
@@ -123,6 +124,7 @@ __all__ = [
     "fit_approach2", "fit_approach3", "ClassicalFit", "IsoFlopFit",
     # warnings: all subclasses of BayesScalingWarning
     "BayesScalingWarning", "SamplingWarning", "DivergenceWarning", "ConvergenceWarning",
+    "CompiledReleasedWarning",
     "TreeDepthWarning", "AllocationWarning", "RegimeWarning", "PriorDominatedWarning",
     "PriorDataConflictWarning", "ParetoKWarning", "DesignWarning", "InfeasibleTargetWarning",
     "SigmoidExtrapolationWarning", "AccountingWarning", "FieldPriorOnlyWarning",

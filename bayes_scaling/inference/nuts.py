@@ -49,6 +49,7 @@ from numpyro.infer import init_to_median
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import find_valid_initial_params, initialize_model
 
+from .compiled import SAMPLERS, guard_memory_maps
 from .progress import progress_bar, progress_enabled
 
 __all__ = ["SamplerConfig", "NutsResult", "run_nuts", "run_nuts_batched", "choose_chain_method",
@@ -322,13 +323,13 @@ SEQUENTIAL_ABOVE = 16384
 LAPLACE_ITERATIONS = 300
 
 
-_SAMPLERS: dict[tuple, Callable] = {}
 _TRACE_COUNT = 0
+_BUILT = 0
 
 
 def compiled_sampler_count() -> int:
-    """Number of distinct compiled samplers built in this process (for compile checks)."""
-    return len(_SAMPLERS)
+    """Number of compiled samplers built in this process (for compile checks)."""
+    return _BUILT
 
 
 def trace_count() -> int:
@@ -342,8 +343,10 @@ def trace_count() -> int:
 
 def _get_runner(model, model_kwargs, config: SamplerConfig, layout: str) -> Callable:
     key = (model, config.compile_key(), config.chains, layout, _shape_signature(dict(model_kwargs)))
-    runner = _SAMPLERS.get(key)
+    runner = SAMPLERS.get(key)
     if runner is None:
+        global _BUILT
+        _BUILT += 1
         chain = _make_chain_fn(model, model_kwargs, config)
         if layout == "parallel":
             runner = jax.pmap(chain, in_axes=(0, None))
@@ -363,7 +366,7 @@ def _get_runner(model, model_kwargs, config: SamplerConfig, layout: str) -> Call
             runner = _sharded(partial(jax.lax.map, lambda pair: chain(*pair)), fits_mesh())
         else:  # pragma: no cover - guarded by SamplerConfig
             raise ValueError(layout)
-        _SAMPLERS[key] = runner
+        SAMPLERS[key] = runner
     return runner
 
 
@@ -393,6 +396,7 @@ def run_nuts(
     key : jax.Array
         PRNG key; chain ``i`` uses ``jax.random.split(key, chains)[i]``.
     """
+    guard_memory_maps()
     layout = config.chain_method or choose_chain_method(config.chains)
     if layout == "parallel" and jax.local_device_count() < config.chains:
         layout = choose_chain_method(1)
@@ -467,6 +471,7 @@ def run_nuts_batched(
     if pad:  # shard_map needs equal blocks: repeat the last row, dropped below
         inputs = jax.tree_util.tree_map(
             lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]), inputs)
+    guard_memory_maps()
     layout = ("mapped" if mapped else "batched") + ("_sharded" if sharded else "")
     runner = _get_runner(model, one, config, layout)
     if sharded:
