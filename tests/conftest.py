@@ -83,6 +83,7 @@ def executed_notebooks(tmp_path_factory):
     pytest.importorskip("ipykernel")
     root = Path(__file__).resolve().parent.parent
     out = tmp_path_factory.mktemp("executed_notebooks")
+    kernel_cache = tmp_path_factory.mktemp("notebook_compile_cache")  # empty at the start
     results = {}
     for path in sorted((root / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
@@ -90,7 +91,7 @@ def executed_notebooks(tmp_path_factory):
                 root.parent / "shared" / "data").is_dir():
             results[path.name] = (None, 0.0, f"skip: {path.name} needs ../shared/data")
             continue
-        km = notebook_kernel_manager()
+        km = notebook_kernel_manager(kernel_cache)
         client = nbclient.NotebookClient(
             nb, km=km, timeout=NOTEBOOK_TIMEOUT, allow_errors=False,
             resources={"metadata": {"path": str(path.parent)}},
@@ -110,13 +111,20 @@ def executed_notebooks(tmp_path_factory):
     return results
 
 
-def notebook_kernel_manager():
-    """A kernel running this very interpreter, headless matplotlib."""
+def notebook_kernel_manager(cache_dir=None):
+    """A kernel running this very interpreter, headless matplotlib.
+
+    ``cache_dir``: a compile cache the session's kernels share (empty when the session
+    starts), so a sampler one notebook compiled is not compiled again by the next.
+    """
     import sys
 
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name="python3")
     km.kernel_spec.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    km.kernel_spec.env = {**km.kernel_spec.env, "MPLBACKEND": "Agg"}
+    env = {**km.kernel_spec.env, "MPLBACKEND": "Agg"}
+    if cache_dir is not None:
+        env["BAYES_SCALING_CACHE_DIR"] = str(cache_dir)
+    km.kernel_spec.env = env
     return km

@@ -39,6 +39,7 @@ def reduced(seed):
     return ok, wrong
 
 
+@pytest.mark.slow  # default-suite budget: the statistical claim runs with -m slow
 def test_reduced_sbc_ranks_are_uniform(reduced):
     ok, _ = reduced
     assert ok.num_simulations == 32 and ok.ranks.to_numpy().max() <= 49
@@ -51,6 +52,7 @@ def test_reduced_sbc_ranks_are_uniform(reduced):
     assert table["mean_rank"].between(0.3, 0.7).all(), table
 
 
+@pytest.mark.slow  # default-suite budget: the reduced SBC runs with -m slow
 def test_reduced_sbc_coverage_is_nominal(reduced):
     ok, _ = reduced
     cov = ok.coverage()
@@ -63,6 +65,7 @@ def test_reduced_sbc_coverage_is_nominal(reduced):
     assert ((cov["lower"] <= cov["coverage"]) & (cov["coverage"] <= cov["upper"])).all()
 
 
+@pytest.mark.slow  # default-suite budget: the reduced SBC runs with -m slow
 def test_negative_control_fails_the_check(reduced):
     """Noise forced 5x too small: intervals far too narrow, ranks pile at the edges."""
     _, wrong = reduced
@@ -80,6 +83,7 @@ def test_negative_control_fails_the_check(reduced):
     assert (wrong.ranks["sigma"] == wrong.num_ranks).all()  # true sigma above every draw
 
 
+@pytest.mark.slow  # default-suite budget: the reduced SBC runs with -m slow
 def test_report_and_plot(reduced):
     ok, wrong = reduced
     text = ok.report()

@@ -320,6 +320,7 @@ def test_compare_models_warns_on_high_pareto_k(steeper_shared_fit, offsets_fit, 
 
 
 # ------------------------------------------------------------------- pooling
+@pytest.mark.slow  # default-suite budget: the statistical claim runs with -m slow
 def test_pooling_borrows_strength(many_groups_data, seed):
     """A 3-run group: its offset interval is narrower when pooled than when fitted separately."""
     separate = bs.fit(many_groups_data, seed=seed, **SMALL)
@@ -355,6 +356,7 @@ def test_pooling_borrows_strength(many_groups_data, seed):
 
 
 # ------------------------------------------------------------------ other laws
+@pytest.mark.slow  # default-suite budget: the statistical claim runs with -m slow
 def test_groups_with_kaplan_and_power_law(seed):
     """Groups work for the Kaplan law (numerical frontier) and a law of compute alone."""
     kaplan_truth = {"N_c": 8.8e13, "alpha_N": 0.076, "D_c": 5.4e13, "alpha_D": 0.095}

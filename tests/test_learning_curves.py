@@ -129,6 +129,7 @@ def _coverage(seeds, tau=TAU, sampler=None, fit_seed=0):
     return hits
 
 
+@pytest.mark.slow  # default-suite budget: the statistical claim runs with -m slow
 def test_naive_fit_is_overconfident_small(seed):
     """8 data sets (5 runs x 8 checkpoints, tau = 0.02, sigma = 0.005): the iid fit's 90%
     band for a new 4x larger run covers far less often than the random-effect model's.

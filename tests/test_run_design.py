@@ -94,6 +94,7 @@ def test_suggested_runs_beat_largest_size_on_expected_width(initial_fit, plan):
     assert suggested.mean() < 0.97 * largest.mean(), (suggested.mean(), largest.mean())
 
 
+@pytest.mark.slow  # default-suite budget: the statistical claim runs with -m slow
 def test_expected_width_agrees_with_refits(initial_fit, seed):
     """Known case: two half-budget runs. The reweighting estimate of the width after them
     agrees within 25% with the mean width of NUTS refits on data simulated from the truth
