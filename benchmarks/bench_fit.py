@@ -458,7 +458,7 @@ def _markdown(results: dict, args, started: datetime.datetime, total_s: float) -
     import jax
 
     lines = ["# Benchmark results", "",
-             f"Written by `python benchmarks/bench_fit.py {' '.join(sys.argv[1:])}` on "
+             f"Written by `python benchmarks/bench_fit.py --rows {','.join(args.rows)}` on "
              f"{started:%Y-%m-%d %H:%M} UTC: {os.cpu_count()} CPU cores, JAX {jax.__version__} "
              f"({jax.default_backend()}), float64; total run {total_s / 60:.1f} min. Every row "
              "is a fresh process; peak MB is that process's max RSS. NUTS rows: 4 chains x "
