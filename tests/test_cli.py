@@ -54,6 +54,7 @@ def test_errors_are_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # default-suite budget: grouped fits are covered by tests/test_groups.py
 def test_grouped_table_fit_and_predict_per_group(tmp_path, capsys):
     import bayes_scaling as bs
 
