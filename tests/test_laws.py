@@ -126,3 +126,26 @@ def test_kaplan_honours_a_prior_on_the_critical_scales(seed):
                  priors={"N_c": dist.LogNormal(jnp.log(8.8e13), 0.05)})
     n_c = fit.draws("N_c")
     assert np.quantile(n_c, 0.05) > 8.8e13 * 0.85 and np.quantile(n_c, 0.95) < 8.8e13 * 1.15
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_log_add_equals_logsumexp_in_value_and_gradient(k):
+    """Exact arithmetic identity, checked far apart (no overflow), with ties and far below."""
+    from jax.scipy.special import logsumexp
+
+    from bayes_scaling.laws.base import log_add
+
+    rng = np.random.default_rng(0)
+    with jax.enable_x64(True):
+        terms = [jnp.asarray(rng.normal(0.0, 300.0, 200)) for _ in range(k)]
+        terms[0] = terms[0].at[:20].set(terms[1][:20])  # ties
+        terms[-1] = terms[-1].at[20:40].set(-1e4)  # a term that underflows
+        np.testing.assert_allclose(log_add(*terms), logsumexp(jnp.stack(terms), axis=0),
+                                   rtol=1e-14, atol=1e-12)
+        grads = jax.grad(lambda *t: jnp.sum(log_add(*t)), argnums=tuple(range(k)))(*terms)
+        expected = jax.grad(lambda *t: jnp.sum(logsumexp(jnp.stack(t), axis=0)),
+                            argnums=tuple(range(k)))(*terms)
+        for got, want in zip(grads, expected):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="two or three"):
+        log_add(jnp.zeros(2))

@@ -194,8 +194,15 @@ def _laplace(potential: Callable, z0: jax.Array, iterations: int):
     dim = z0.shape[0]
     eye = jnp.eye(dim, dtype=z0.dtype)
 
+    def value_and_gradient(z):
+        f, g = jax.value_and_grad(potential)(z)
+        return g, (f, g)
+
     def derivatives(z):
-        return potential(z), jax.grad(potential)(z), jax.hessian(potential)(z)
+        # Forward over reverse with the value and gradient as aux: one traced copy
+        # of the model's reverse pass instead of three (value, grad, hessian).
+        h, (f, g) = jax.jacfwd(value_and_gradient, has_aux=True)(z)
+        return f, g, h
 
     def step(carry):
         i, z, f, g, h, damping, _ = carry

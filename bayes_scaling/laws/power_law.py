@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
 
 from .base import (
     Array,
@@ -14,6 +13,7 @@ from .base import (
     Priors,
     exponent_prior,
     irreducible_loss_prior,
+    log_add,
     log_term_prior,
     sample_centred_offset,
     sample_site,
@@ -73,7 +73,5 @@ class PowerLaw(Law):
         return {"E": E, "A": jnp.exp(log_A), "alpha": alpha}
 
     def log_mean(self, params: Mapping[str, Array], log_inputs: Mapping[str, Array]) -> Array:
-        terms = jnp.broadcast_arrays(
-            jnp.log(params["E"]), jnp.log(params["A"]) - params["alpha"] * log_inputs[self.x]
-        )
-        return logsumexp(jnp.stack(terms, axis=0), axis=0)
+        return log_add(jnp.log(params["E"]),
+                       jnp.log(params["A"]) - params["alpha"] * log_inputs[self.x])
