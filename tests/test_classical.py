@@ -137,9 +137,10 @@ def test_approach3_bootstrap_intervals_contain_truth(fit3_boot, fit3):
     assert (narrow["upper"] - narrow["lower"] < summary["upper"] - summary["lower"]).all()
 
 
-def test_same_seed_same_bootstrap(runs, fit3_boot):
-    again = fit_approach3(runs, num_bootstrap=100, level=0.95, seed=1)
+def test_same_seed_same_bootstrap(runs, fit3_boot, capsys):
+    again = fit_approach3(runs, num_bootstrap=100, level=0.95, seed=1, progress=True)
     pd.testing.assert_frame_equal(again.bootstrap, fit3_boot.bootstrap)
+    assert "Approach 3 bootstrap: 100 replicates" in capsys.readouterr().err  # the bar
     other = fit_approach3(runs, num_bootstrap=100, level=0.95, seed=2)
     assert not np.allclose(other.bootstrap["alpha"].to_numpy(),
                            fit3_boot.bootstrap["alpha"].to_numpy())

@@ -73,7 +73,7 @@ def test_term_is_zero_inside_the_data_and_grows_beyond(bent):
     np.testing.assert_allclose(table["extrapolation_sd"], calib.tau * d)
 
 
-def test_too_narrow_a_table_falls_back_to_the_field_prior(seed):
+def test_too_narrow_a_table_falls_back_to_the_field_prior(seed, capsys):
     """No fold possible: the field prior's discrepancy with a note (``fallback=False``: the
     former ValueError)."""
     runs = bs.simulate("chinchilla", bs.EXAMPLE_TRUTH, N=np.geomspace(1e8, 2e8, 30),
@@ -82,8 +82,9 @@ def test_too_narrow_a_table_falls_back_to_the_field_prior(seed):
     with pytest.raises(ValueError, match="no leave-future-out fold"):
         calibrate_extrapolation(fit, fallback=False)
     with pytest.warns(FieldPriorOnlyWarning, match="field"):
-        calib = calibrate_extrapolation(fit)
+        calib = calibrate_extrapolation(fit, progress=True)
     assert "field prior" in calib.note
+    assert "calibrate_extrapolation: fold refits" in capsys.readouterr().err  # the bar
     table = calib.predict(N=4e8, D=4e10)
     assert table["band"].item() == "predictive + field discrepancy"
     assert table["pred_lower"].item() < table["pred_upper"].item()

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._lazy import lazy_import
 from ..data.runs import RunsTable
+from ..inference.progress import progress_enabled, stage
 from .classical import (
     THETA_NAMES,
     ClassicalFit,
@@ -175,6 +176,7 @@ def fit_approach3(
     max_iter: int = 1000,
     tol: float = 1e-10,
     batch_size: int | None | Literal["auto"] = "auto",
+    progress: bool | None = None,
 ) -> ClassicalFit:
     r"""Chinchilla Approach 3: Huber fit of ``L = E + A/N^alpha + B/D^beta``.
 
@@ -218,6 +220,10 @@ def fit_approach3(
     batch_size : "auto", int or None
         Starts solved together (``jax.lax.map`` chunks); ``None`` vmaps all at
         once. ``"auto"``: 1 on CPU (fastest there), all on accelerators.
+    progress : bool, optional
+        Show a bar while the starts and the bootstrap replicates are solved
+        (default: in terminals and notebooks; see
+        :mod:`bayes_scaling.inference.progress`).
 
     Returns
     -------
@@ -249,7 +255,9 @@ def fit_approach3(
         log_n, log_d, log_l = (jnp.asarray(x) for x in (log_n_np, log_d_np, log_l_np))
         solve = partial(_solve_many, log_n=log_n, log_d=log_d, log_l=log_l,
                         delta=huber_delta, tol=tol, max_iter=int(max_iter), batch_size=bsize)
-        theta, value, count = solve(jnp.asarray(starts), jnp.ones((len(starts), n)))
+        show = progress_enabled(progress)
+        with stage(f"Approach 3: {len(starts)} starts", show):
+            theta, value, count = solve(jnp.asarray(starts), jnp.ones((len(starts), n)))
         theta, value, count = np.asarray(theta), np.asarray(value), np.asarray(count)
 
         finite = np.isfinite(value) & np.all(np.isfinite(theta), axis=1)
@@ -271,7 +279,9 @@ def fit_approach3(
             counts = rng.multinomial(n, np.full(n, 1.0 / n), size=num_bootstrap).astype(np.float64)
             b_theta0 = np.tile(local, (num_bootstrap, 1))
             b_weights = np.repeat(counts, bootstrap_starts, axis=0)
-            bt, bv, _ = solve(jnp.asarray(b_theta0), jnp.asarray(b_weights))
+            with stage(f"Approach 3 bootstrap: {num_bootstrap} replicates x "
+                       f"{bootstrap_starts} starts", show):
+                bt, bv, _ = solve(jnp.asarray(b_theta0), jnp.asarray(b_weights))
             bt = np.asarray(bt).reshape(num_bootstrap, bootstrap_starts, 5)
             bv = np.asarray(bv).reshape(num_bootstrap, bootstrap_starts)
             ok = np.isfinite(bv) & np.all(np.isfinite(bt), axis=2)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._lazy import lazy_import
+from ..inference.progress import progress_bar, progress_enabled
 from ..laws.inputs import law_inputs
 from ..models.discrepancy import (
     _Z90_WIDTH,
@@ -198,6 +199,7 @@ def calibrate_extrapolation(
     warmup: int = 500,
     seed: int | None = None,
     fallback: bool = True,
+    progress: bool | None = None,
     **fit_kwargs: Any,
 ) -> ExtrapolationCalibration:
     """Learn how fast the law's prediction error grows beyond the data (leave-future-out).
@@ -222,6 +224,9 @@ def calibrate_extrapolation(
         (:mod:`bayes_scaling.extrapolation.discrepancy`) with a
         :class:`~bayes_scaling.extrapolation.discrepancy.FieldPriorOnlyWarning` and ``.note``;
         ``False`` raises ``ValueError`` instead (the behaviour before the field prior).
+    progress : bool, optional
+        Show a bar over the fold refits (default: in terminals and notebooks; see
+        :mod:`bayes_scaling.inference.progress`).
     **fit_kwargs
         Passed on to :func:`bayes_scaling.fit` for the fold refits.
 
@@ -244,14 +249,21 @@ def calibrate_extrapolation(
     seed = fit.seed if seed is None else seed
     axis = _axis(fit)
     reach = float(np.max(fit.runs.column(axis)))
+    if any(decades <= 0 for decades in fold_decades):
+        raise ValueError(f"fold_decades must be positive, got {list(fold_decades)!r}")
     pieces = []
-    for fold, decades in enumerate(fold_decades):
-        if decades <= 0:
-            raise ValueError(f"fold_decades must be positive, got {decades!r}")
-        piece = _fold_errors(fit, reach / 10.0 ** decades, axis, fold, seed,
-                             {"chains": chains, "draws": draws, "warmup": warmup, **fit_kwargs})
-        if piece is not None:
-            pieces.append(piece)
+    bar = progress_bar(len(fold_decades), "calibrate_extrapolation: fold refits",
+                       progress_enabled(progress), unit="fold")
+    try:
+        for fold, decades in enumerate(fold_decades):
+            piece = _fold_errors(fit, reach / 10.0 ** decades, axis, fold, seed,
+                                 {"chains": chains, "draws": draws, "warmup": warmup,
+                                  **fit_kwargs})
+            if piece is not None:
+                pieces.append(piece)
+            bar.update(1)
+    finally:
+        bar.close()
     if not pieces and fallback:
         note = (f"no leave-future-out fold has enough runs on both sides of the cuts "
                 f"{[f'{reach / 10.0 ** d:.3g}' for d in fold_decades]} {axis}: the field "
