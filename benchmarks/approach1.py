@@ -36,7 +36,8 @@ import pandas as pd
 
 import bayes_scaling as bs
 from bayes_scaling.baselines.approach1 import fit_approach1
-from bayes_scaling.classical import fit_approach2, fit_approach3
+from bayes_scaling.baselines.approach2 import fit_approach2
+from bayes_scaling.baselines.approach3 import fit_approach3
 from bayes_scaling.data.datasets import load_gemstones, load_pythia, shared_data_available
 
 LEVEL = 0.9

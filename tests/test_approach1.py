@@ -8,10 +8,10 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.baselines.approach1 import fit_approach1, training_envelope
-from bayes_scaling.classical import fit_approach2
+from bayes_scaling.baselines.approach2 import fit_approach2
 from bayes_scaling.data import RunsTableError
 from bayes_scaling.data.datasets import load_gemstones, load_pythia, shared_data_available
-from bayes_scaling.learning_curves import simulate_learning_curves
+from bayes_scaling.results.learning_curves import simulate_learning_curves
 
 TRUTH = bs.EXAMPLE_TRUTH
 A_TRUE = TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"])  # N_opt ~ C^a

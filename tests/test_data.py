@@ -89,11 +89,16 @@ def test_too_few_runs_for_the_law():
         bs.fit(_table().iloc[:5], law="chinchilla", draws=10, warmup=10, chains=1)
 
 
-def test_caller_frame_is_not_mutated_by_fit():
-    frame = bs.example_runs().iloc[::4].reset_index(drop=True)
-    before = frame.copy()
-    bs.fit(frame, law="chinchilla", draws=50, warmup=50, chains=1, warn=False)
+def test_caller_frame_is_not_mutated_by_fit(example_fit, seed):
+    # The example fit's table and settings: its compiled sampler is reused (no compile).
+    frame = bs.example_runs(seed=0)[::-1]  # reversed row order, an extra column, attrs
+    frame["note"] = "mine"
+    frame.attrs["source"] = "sweep"
+    before = frame.copy(deep=True)
+    fit = bs.fit(frame, law="chinchilla", seed=seed + 1, warn=False)
     pd.testing.assert_frame_equal(frame, before)
+    assert frame.attrs == {"source": "sweep"}
+    assert fit.runs.num_runs == example_fit.runs.num_runs
 
 
 def test_csv_and_parquet_paths(tmp_path):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.models.discrepancy import FieldPriorOnlyWarning
 from bayes_scaling.extrapolation import calibrate_extrapolation
+from bayes_scaling.models.discrepancy import FieldPriorOnlyWarning
 
 # Iso-FLOP design over five decades; fit up to ~1e20 FLOPs, hold out the two larger decades.
 _DESIGN = bs.iso_flop_design(np.geomspace(1e17, 1e22, 11), runs_per_budget=10,

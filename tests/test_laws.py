@@ -145,7 +145,7 @@ def test_log_add_equals_logsumexp_in_value_and_gradient(k):
         grads = jax.grad(lambda *t: jnp.sum(log_add(*t)), argnums=tuple(range(k)))(*terms)
         expected = jax.grad(lambda *t: jnp.sum(logsumexp(jnp.stack(t), axis=0)),
                             argnums=tuple(range(k)))(*terms)
-        for got, want in zip(grads, expected):
+        for got, want in zip(grads, expected, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="two or three"):
         log_add(jnp.zeros(2))
