@@ -106,7 +106,7 @@ FIELD_PRIOR_FILE = "field_discrepancy.json"
 _Z90_WIDTH = 2.0 * statistics.NormalDist().inv_cdf(0.95)  # stdlib: scipy.stats takes ~1 s to import
 #: Reference plain predictive SD (log-loss) of the band calibration.
 SD_REF = 0.02
-_HYPER = ("m", "s_mu", "ell", "s_tau", "a", "b")
+_HYPER = ("m", "s_mu", "ell", "s_tau", "a", "b", "s_a")
 
 
 class FieldPriorOnlyWarning(BayesScalingWarning):
@@ -124,8 +124,12 @@ class FieldPrior:
     ell, s_tau : numpy.ndarray
         Mean and SD across sweeps of ``log tau`` (``tau``: log-loss SD per decade).
     a, b : numpy.ndarray
-        Band calibration: ``log lambda = (a + b log(s / 0.02)) min(d, 1)``. Zero
-        (no calibration) in prior files written before it existed.
+        Band calibration: ``log lambda = (a_s + b log(s / 0.02)) min(d, 1)`` with
+        ``a_s ~ Normal(a, s_a^2)`` across sweeps. Zero (no calibration) in prior files
+        written before it existed.
+    s_a : numpy.ndarray
+        SD across sweeps of the band calibration's level ``a_s``. Zero (``a`` shared by
+        the field) in prior files written before it existed.
     provenance : dict
         Sweeps, protocol, sampler settings and date of the meta-analysis.
     """
@@ -137,20 +141,23 @@ class FieldPrior:
     a: np.ndarray | None = None
     b: np.ndarray | None = None
     provenance: dict = field(default_factory=dict)
+    s_a: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("a", "b"):  # no band calibration: lambda = 1
+        for name in ("a", "b", "s_a"):  # old files: lambda = 1, or a shared by the field
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros_like(self.m))
 
     def sample_all(self, num: int, seed: int) -> dict[str, np.ndarray]:
         """``num`` draws of ``mu``, ``tau``, ``a``, ``b`` for a new sweep (population
-        predictive)."""
+        predictive: ``a`` is the new sweep's ``a_s``)."""
         rng = np.random.default_rng(seed)
         k = rng.integers(0, len(self.m), num)
-        return {"mu": self.m[k] + self.s_mu[k] * rng.standard_normal(num),
-                "tau": np.exp(self.ell[k] + self.s_tau[k] * rng.standard_normal(num)),
-                "a": self.a[k], "b": self.b[k]}
+        mu = self.m[k] + self.s_mu[k] * rng.standard_normal(num)
+        tau = np.exp(self.ell[k] + self.s_tau[k] * rng.standard_normal(num))
+        # Drawn after mu and tau, so a prior with s_a = 0 keeps its earlier draws.
+        a = self.a[k] + self.s_a[k] * rng.standard_normal(num)
+        return {"mu": mu, "tau": tau, "a": a, "b": self.b[k]}
 
     def sample(self, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``num`` draws of ``(mu, tau)`` for a new sweep (population predictive)."""
@@ -272,16 +279,23 @@ def update_with_errors(prior: FieldPrior, errors: pd.DataFrame, *, num: int = 40
     """Field prior updated by a sweep's own fold errors (importance resampling).
 
     ``errors`` has columns ``e`` (observed minus predicted log-loss), ``sd``
-    (plain predictive SD) and ``d`` (decades beyond the fold's data); the
-    likelihood of draw ``j`` is
-    ``prod_i Normal(e_i; mu_j d_i, (lambda_ij sd_i)^2 + tau_j^2 d_i^2)``.
+    (plain predictive SD) and ``d`` (decades beyond the fold's data), and
+    optionally ``w`` (a weight per error, default 1); the log-likelihood of draw
+    ``j`` is ``sum_i w_i log Normal(e_i; mu_j d_i, (lambda_ij sd_i)^2 + tau_j^2 d_i^2)``.
+    Weights ``w_i = 1 / k_i`` for a run held out by ``k_i`` nested folds count each
+    run once (a composite likelihood: the folds' errors are correlated, so the
+    pooled likelihood is an approximation, not the exact one).
     """
     draws = prior.sample_all(4 * num, seed)
     mu, tau, a, b = (draws[k] for k in ("mu", "tau", "a", "b"))
     e, sd, d = (errors[c].to_numpy(np.float64)[None, :] for c in ("e", "sd", "d"))
+    wt = (errors["w"].to_numpy(np.float64) if "w" in errors.columns
+          else np.ones(e.shape[1]))[None, :]
+    if np.any(~np.isfinite(wt)) or np.any(wt < 0):
+        raise ValueError("errors column 'w' must hold finite weights >= 0")
     lam = np.exp((a[:, None] + b[:, None] * np.log(sd / SD_REF)) * np.minimum(d, 1.0))
     var = (lam * sd) ** 2 + (tau[:, None] * d) ** 2
-    logw = -0.5 * np.sum(np.log(var) + (e - mu[:, None] * d) ** 2 / var, axis=1)
+    logw = -0.5 * np.sum(wt * (np.log(var) + (e - mu[:, None] * d) ** 2 / var), axis=1)
     w = np.exp(logw - logw.max())
     w /= w.sum()
     ess = float(1.0 / np.sum(w ** 2))
