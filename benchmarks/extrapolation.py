@@ -76,6 +76,16 @@ NO_CALIBRATION = "model choice: drift + scale, no band calibration"
 SHARED_A = "model choice: band calibration shared by the field (the previous default)"
 ONE_FOLD = "model choice: field prior + one own fold (65% cut)"
 SHARED_A_FOLDS = "model choice: shared band calibration + own folds"
+INDEP_FOLDS = "model choice: field prior + own folds, errors independent within a fold"
+
+
+def independent(errors: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Fold errors without their correlation: counted as independent by the update."""
+    if errors is None:
+        return None
+    out = errors.copy()
+    out.attrs = {}
+    return out
 CAUSES = ("student_t likelihood", "drop smallest 20% of training runs", "Kaplan law",
           "non-embedding N")
 
@@ -190,6 +200,7 @@ def add_own_folds(results: list[dict], seed: int, cache: Path) -> None:
             cache.write_bytes(pickle.dumps(stored))
             print(f"{r['name']}: own folds", file=sys.stderr)
         r["own_folds"], r["own_folds_reason"] = stored[r["name"]]
+        r.update(one_fold(r["own_folds"], r["own_folds_reason"]))  # same likelihood as folds
 
 
 def score(loss: np.ndarray, center: np.ndarray, bands: dict) -> dict:
@@ -235,12 +246,15 @@ def stage2(results: list[dict], seed: int) -> tuple[pd.DataFrame, dict]:
                     ROWS[1]: updated(prior, r["own_folds"], r["own_folds_reason"]),
                     ONE_FOLD: updated(prior, r["own"], r["own_reason"]),
                     SHARED_A: dsc.Discrepancy.from_field(shared, seed=seed),
-                    SHARED_A_FOLDS: updated(shared, r["own_folds"], r["own_folds_reason"])}
+                    SHARED_A_FOLDS: updated(shared, r["own_folds"], r["own_folds_reason"]),
+                    INDEP_FOLDS: updated(prior, independent(r["own_folds"]),
+                                         r["own_folds_reason"])}
         for label, kwargs in ((SCALE_ONLY, {"drift": False}),
                               (NO_CALIBRATION, {"calibrate": False})):
             variants[label] = dsc.Discrepancy.from_field(
                 field.fit_field_prior(others, exclude=r["name"], seed=seed, **kwargs), seed=seed)
-        alone = {ROWS[1]: r["own_folds"], ONE_FOLD: r["own"], SHARED_A_FOLDS: r["own_folds"]}
+        alone = {ROWS[1]: r["own_folds"], ONE_FOLD: r["own"], SHARED_A_FOLDS: r["own_folds"],
+                 INDEP_FOLDS: r["own_folds"]}
         for label, disc in variants.items():
             draws = disc.apply(base, r["d"], seed + 3)
             rows.append({"sweep": r["name"], "row": label,
@@ -352,7 +366,8 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
     own_rows = {"field prior alone": field_rows, "+ own folds (50/65/80%)":
                 wide.xs(ROWS[1], level="row"), "+ one own fold (65%)":
                 wide.xs(ONE_FOLD, level="row"), "shared calibration + own folds":
-                wide.xs(SHARED_A_FOLDS, level="row")}
+                wide.xs(SHARED_A_FOLDS, level="row"), "own folds, independent errors":
+                wide.xs(INDEP_FOLDS, level="row")}
     with_folds = [r["name"] for r in results if r["own_folds"] is not None]
     best = min(choice, key=lambda k: choice[k]["interval_score"].mean())
     out += ["", "Reading the numbers:", "",
@@ -396,7 +411,7 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
     out += ["", "## Model choice: drift, scale, band calibration and own folds", ""]
     mc = []
     for row in (ROWS[0], SHARED_A, SCALE_ONLY, NO_CALIBRATION, ROWS[1], ONE_FOLD,
-                SHARED_A_FOLDS):
+                SHARED_A_FOLDS, INDEP_FOLDS):
         sub = wide.xs(row, level="row")
         mc.append({"model": row, "mean 50% cov.": f"{sub['cov50'].mean():.2f}",
                    "mean 90% cov.": f"{sub['cov90'].mean():.2f}",

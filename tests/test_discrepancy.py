@@ -277,21 +277,40 @@ def _coverage(bend, seed, prior=KNOWN):
     return out
 
 
+# 12 simulated data sets x 32 held-out runs. Measured (shipped prior, own folds): the
+# per-data-set 90% coverage has an SD of ~0.15 (runs of one data set share one fit), so the
+# mean over 12 has a Monte-Carlo SE of ~0.045; the bar 0.8 is 2.2 SE below nominal 0.9.
+COVERAGE_SETS = tuple(range(1, 13))
+_COVERAGE_CACHE: dict = {}
+
+
+def _coverages(bend, prior_name):
+    key = (bend, prior_name)
+    if key not in _COVERAGE_CACHE:
+        prior = {"known": KNOWN, "shipped": None}[prior_name]
+        _COVERAGE_CACHE[key] = [_coverage(bend, s, prior=prior) for s in COVERAGE_SETS]
+    return _COVERAGE_CACHE[key]
+
+
 @pytest.mark.slow
-def test_correct_law_keeps_nominal_coverage():
-    """Correct law, 3 data sets x 32 held-out runs: mean 90% coverage stays >= 0.8."""
-    cover = [_coverage(0.0, seed)["own"] for seed in (1, 2, 3)]
+@pytest.mark.parametrize("prior_name", ["known", "shipped"])
+def test_correct_law_keeps_nominal_coverage(prior_name):
+    """Correct law: the field prior updated by the own folds keeps mean 90% coverage
+    >= 0.8 (measured 0.96 known / 0.92 shipped prior; tolerance above)."""
+    cover = [c["own"] for c in _coverages(0.0, prior_name)]
     assert np.mean(cover) >= 0.8, cover
 
 
 @pytest.mark.slow
-def test_bending_truth_recovers_coverage():
-    """Bending truth (larger runs beat the law): plain coverage collapses, the updated
-    discrepancy restores most of it."""
-    cover = [_coverage(0.008, seed) for seed in (1, 2)]
+@pytest.mark.parametrize("prior_name", ["known", "shipped"])
+def test_bending_truth_recovers_coverage(prior_name):
+    """Bending truth (larger runs beat the law): the plain band's mean 90% coverage
+    collapses (measured 0.40), the field prior + own folds restores it (>= 0.8; measured
+    0.97 known / 0.93 shipped prior)."""
+    cover = _coverages(0.008, prior_name)
     plain = np.mean([c["plain"] for c in cover])
     own = np.mean([c["own"] for c in cover])
-    assert plain < 0.75 and own >= 0.8, cover
+    assert plain < 0.6 and own >= 0.8, cover
 
 
 @pytest.mark.realdata

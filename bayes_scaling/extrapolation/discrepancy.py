@@ -40,14 +40,23 @@ __all__ = ["FOLD_FRACTIONS", "DiscrepancyCalibration", "calibrate_discrepancy", 
            "with_discrepancy"]
 
 
-def errors_table(fit: ScalingFit, runs: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Held-out errors of ``fit`` on ``runs``: log residual, predictive SD, distance."""
+def errors_table(fit: ScalingFit, runs: pd.DataFrame, seed: int,
+                 correlation: bool = False) -> pd.DataFrame:
+    """Held-out errors of ``fit`` on ``runs``: log residual, predictive SD, distance.
+
+    ``correlation=True`` also stores the correlation matrix of the plain predictive
+    draws across the runs in ``.attrs["corr"]``: one fit's parameter error shifts
+    all its predictions together, so its errors are not independent.
+    """
     sizes = {k: runs[k].to_numpy(np.float64) for k in ("N", "D", "C") if k in runs.columns}
     draws = log_predictive_draws(fit, sizes, seed)
     lower, median, upper = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
     log_loss = np.log(runs["loss"].to_numpy(np.float64))
-    return pd.DataFrame({"e": log_loss - median, "sd": (upper - lower) / _Z90_WIDTH,
-                         "d": distance(fit, sizes)})
+    table = pd.DataFrame({"e": log_loss - median, "sd": (upper - lower) / _Z90_WIDTH,
+                          "d": distance(fit, sizes)})
+    if correlation:
+        table.attrs["corr"] = np.atleast_2d(np.corrcoef(draws, rowvar=False))
+    return table
 
 
 #: Default fold cuts of :func:`fold_errors` (fractions of the fitted log range).
@@ -72,13 +81,15 @@ def fold_errors(fit: ScalingFit, *, fraction: float | Sequence[float] = FOLD_FRA
     ``min_outer`` above is skipped. The folds are nested, so a run above
     several cuts is predicted several times: column ``w = 1 / k`` (``k`` the
     number of usable folds that hold the run out) makes each run count once
-    in :func:`update_with_errors` (an approximate, composite likelihood).
+    in :func:`update_with_errors` (an approximate, composite likelihood: the
+    folds' errors are correlated through their shared runs).
 
     Returns
     -------
     errors, reason
-        Columns ``e``, ``sd``, ``d``, ``w``, ``fold`` (the cut's fraction); ``None``
-        and the reason when no cut is usable.
+        Columns ``e``, ``sd``, ``d``, ``w``, ``fold`` (the cut's fraction) and
+        ``.attrs["corr"]``, a mapping fold -> correlation of its plain predictive draws
+        (:func:`errors_table`); ``None`` and the reason when no cut is usable.
     """
     fractions = _as_fractions(fraction)
     axis = axis_of(fit.law)
@@ -99,7 +110,7 @@ def fold_errors(fit: ScalingFit, *, fraction: float | Sequence[float] = FOLD_FRA
     seed = fit.seed if seed is None else seed
     kwargs = {"chains": 4, "draws": 500, "warmup": 500, **fit_kwargs}
     held = np.zeros(len(frame))
-    pieces = []
+    pieces, corr = [], {}
     for j, (f, cut) in enumerate(usable):
         inner, outer = frame[x <= cut], frame[x > cut]
         held += x > cut
@@ -107,11 +118,14 @@ def fold_errors(fit: ScalingFit, *, fraction: float | Sequence[float] = FOLD_FRA
         refit = fit_law(inner[columns], law=fit.law, likelihood=fit.likelihood,
                         seed=seed + 101 + 1000 * j, flops_factor=fit.runs.flops_factor,
                         warn=False, **kwargs)
-        table = errors_table(refit, outer, seed + 102 + 1000 * j)
+        table = errors_table(refit, outer, seed + 102 + 1000 * j, correlation=True)
+        corr[f] = table.attrs.pop("corr")
         pieces.append(table.assign(fold=f, row=np.flatnonzero(x > cut)))
     errors = pd.concat(pieces, ignore_index=True)
     errors["w"] = 1.0 / held[errors["row"].to_numpy()]
-    return errors.drop(columns="row"), ""
+    errors = errors.drop(columns="row")
+    errors.attrs["corr"] = corr
+    return errors, ""
 
 
 @dataclass(frozen=True)

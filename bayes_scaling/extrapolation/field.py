@@ -11,15 +11,21 @@ lower 65% of the sweep's log-compute range, hold out every larger run);
     m ~ Normal(0, 0.05)        s_mu ~ HalfNormal(0.05)
     ell ~ Normal(log 0.01, 1.5) s_tau ~ HalfNormal(1)
     a ~ Normal(0, 0.5)          b = exp(c) - 1,  c ~ Normal(0, 1)
-    mu_s = m + s_mu z_s,        log tau_s = ell + s_tau w_s,   z_s, w_s ~ Normal(0, 1)
-    log lambda_si = (a + b log(sd_si / 0.02)) min(d_si, 1)
+    s_a ~ HalfNormal(0.5)
+    mu_s = m + s_mu z_s,        log tau_s = ell + s_tau w_s,   a_s = a + s_a v_s,
+    z_s, w_s, v_s ~ Normal(0, 1)
+    log lambda_si = (a_s + b log(sd_si / 0.02)) min(d_si, 1)
     e_si ~ Normal(mu_s d_si, (lambda_si sd_si)^2 + tau_s^2 d_si^2)
 
 with ``e_si`` the observed minus predicted log-loss of held-out run ``i`` of
 sweep ``s``, ``sd_si`` its plain predictive SD and ``d_si`` its decades beyond
 the fitted runs; ``lambda`` is the band calibration of
-:mod:`bayes_scaling.models.discrepancy`. Each sweep weighs through its own ``(mu_s, tau_s)``, so a
-large sweep cannot dominate the population.
+:mod:`bayes_scaling.models.discrepancy`. Each sweep weighs through its own
+``(mu_s, tau_s, a_s)``, so a large sweep cannot dominate the population;
+``sweep_calibration=False`` shares ``a`` across sweeps (``s_a = 0``, the earlier
+model, kept for comparison). The held-out errors of one sweep are treated as
+independent here (their plain SDs already hold the fit's parameter
+uncertainty; the own-fold update of a single sweep models their correlation).
 """
 
 from __future__ import annotations

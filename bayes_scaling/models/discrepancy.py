@@ -22,7 +22,7 @@ log-loss is
         + \delta(d), \qquad
     \delta(d) \mid \mu, \tau \sim \mathrm{Normal}(\mu\, d,\ (\tau\, d)^2),
 
-    \log \lambda(s, d) = \bigl(a + b \log(s / s_0)\bigr)\, \min(d, 1),
+    \log \lambda(s, d) = \bigl(a_s + b \log(s / s_0)\bigr)\, \min(d, 1),
     \qquad s_0 = 0.02, \quad b > -1 .
 
 :math:`\mu` is a systematic drift (log-loss per decade; negative when larger
@@ -36,8 +36,9 @@ runs by less (:math:`\lambda < 1`: small runs scatter more than large ones,
 and weakly identified parameters spread the plain band). :math:`\lambda`
 grows in over the first decade, so the band is continuous at the edge of the
 data, and equals 1 inside it; :math:`b > -1` keeps the calibrated band's
-width :math:`\lambda s` increasing with the plain band's :math:`s`. All of :math:`(\mu, \tau, a, b)` are *sampled*:
-each posterior predictive draw carries its own, drawn from
+width :math:`\lambda s` increasing with the plain band's :math:`s`. All of
+:math:`(\mu, \tau, a_s, b)` are *sampled*: each posterior predictive draw
+carries its own, drawn from
 
 * the **field prior** (``extrapolation="field"``, the default of
   :meth:`bayes_scaling.ScalingFit.predict`): the population distribution of a
@@ -46,35 +47,44 @@ each posterior predictive draw carries its own, drawn from
   .. math::
 
       \mu_s \sim \mathrm{Normal}(m, s_\mu^2), \qquad
-      \log \tau_s \sim \mathrm{Normal}(\ell, s_\tau^2),
+      \log \tau_s \sim \mathrm{Normal}(\ell, s_\tau^2), \qquad
+      a_s \sim \mathrm{Normal}(a, s_a^2),
 
-  with :math:`(a, b)` shared by the field; each draw for a new sweep taken
-  from a posterior draw of :math:`(m, s_\mu, \ell, s_\tau, a, b)`; or
-* the field prior **updated by the sweep's own leave-future-out fold**
-  (:func:`calibrate_discrepancy`): the fit is refitted on the runs below a cut
-  inside its range, the larger fitted runs are predicted, and the field draws
-  are reweighted by the likelihood of those errors (importance resampling: an
-  exact Bayesian update of the field prior). Where the sweep has too few runs
-  for a fold, the field prior alone is used and :attr:`Discrepancy.note` (and a
+  with :math:`b` shared by the field; each draw for a new sweep taken from a
+  posterior draw of :math:`(m, s_\mu, \ell, s_\tau, a, s_a, b)`. A prior file
+  without ``s_a`` (written before it existed) has :math:`s_a = 0`, a
+  calibration level shared by the field; or
+* the field prior **updated by the sweep's own leave-future-out folds**
+  (:func:`calibrate_discrepancy`): the fit is refitted on the runs below
+  each of several cuts inside its range (50, 65 and 80% of its log range,
+  where a cut leaves enough runs on both sides), the larger fitted runs are
+  predicted, and the field draws are reweighted by the likelihood of those
+  errors (importance resampling). A fold's errors are jointly normal with the
+  correlation of its fit's plain predictive draws (one fit's parameter error
+  shifts all its predictions together; counting them as independent made a
+  single unlucky fold look like a drift). The folds are nested, so a run above
+  several cuts is predicted more than once; each fold's log-likelihood weighs
+  by the mean over its runs of ``1 / (folds holding the run out)``, so each run
+  counts about once: a composite likelihood, an approximation to the exact
+  update, not the exact one. Where the sweep has too few runs for any fold,
+  the field prior alone is used and :attr:`Discrepancy.note` (and a
   :class:`FieldPriorOnlyWarning`) says so; never an error.
 
 Choices, and what they rest on (``benchmarks/EXTRAPOLATION.md``, all measured
-leave-one-sweep-out): drift plus scale against scale only (``mu = 0``), and
-with against without the band calibration; the shipped model is the one with
-the best interval score. A Gaussian process in log ``N`` and log ``D`` and
+leave-one-sweep-out; known-truth coverage from the slow tests of
+``tests/test_discrepancy.py``): see the section *Model choice* there for drift
+plus scale against scale only, with against without the band calibration,
+a sweep-specific against a shared calibration level, and one against
+several own folds. A Gaussian process in log ``N`` and log ``D`` and
 separate distances in log ``N`` and log ``D`` were not measured: the held-out
 runs of a sweep lie on a few iso-FLOP or size lines, too few to identify a
-length scale or two slopes. The own-fold update is an option, not the
-default: measured, it narrows the bands of the large sweeps more than their
-misses beyond the range justify. The band calibration is an empirical
+length scale or two slopes. The band calibration is an empirical
 statement about the public sweeps: a fit far outside their kind (a handful of
 runs, a new loss) should be checked with :func:`calibrate_discrepancy` or shown
-with ``extrapolation="none"`` next to it. Known gap: on *simulated* runs from an
-exactly correct law with i.i.d. noise the plain band is already right, and the
-field default (a drift below zero, ``lambda < 1`` for wide plain bands) is too
-narrow and too low there, even after the own-fold update (the fold is too
-short to undo it; measured with the slow known-truth set-up of
-``tests/test_discrepancy.py``); use ``extrapolation="none"`` on simulated data.
+with ``extrapolation="none"`` next to it.
+
+Known gaps (measured; numbers in ``benchmarks/EXTRAPOLATION.md`` and the slow
+tests): GAPS_PLACEHOLDER
 """
 
 from __future__ import annotations
@@ -274,6 +284,29 @@ def log_predictive_draws(fit: ScalingFit, sizes: dict[str, np.ndarray], seed: in
     return curve + fit.noise_draws(curve.shape, jax.random.PRNGKey(seed))
 
 
+def _fold_loglik(e, sd, d, lam, tau, mu, corr):
+    """Log-likelihood per draw of one fold's errors, correlated through ``corr``.
+
+    ``e ~ MVN(mu d, L R L + diag(tau^2 d^2))`` with ``L = diag(lambda sd)`` and ``R``
+    the correlation of the fold fit's plain predictive draws; processed in chunks
+    of draws (one Cholesky factor per draw).
+    """
+    n = e.shape[0]
+    out = np.empty(lam.shape[0])
+    eye = np.eye(n)
+    for start in range(0, lam.shape[0], 256):
+        sl = slice(start, start + 256)
+        scale = lam[sl] * sd[None, :]
+        cov = scale[:, :, None] * corr[None] * scale[:, None, :]
+        cov = cov + ((tau[sl, None] * d[None, :]) ** 2)[:, :, None] * eye[None] + 1e-12 * eye
+        chol = np.linalg.cholesky(cov)
+        resid = e[None, :] - mu[sl, None] * d[None, :]
+        white = np.linalg.solve(chol, resid[:, :, None])[:, :, 0]
+        logdet = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
+        out[sl] = -0.5 * (logdet + np.sum(white ** 2, axis=1))
+    return out
+
+
 def update_with_errors(prior: FieldPrior, errors: pd.DataFrame, *, num: int = 4000,
                        seed: int = 0) -> Discrepancy:
     """Field prior updated by a sweep's own fold errors (importance resampling).
@@ -285,6 +318,15 @@ def update_with_errors(prior: FieldPrior, errors: pd.DataFrame, *, num: int = 40
     Weights ``w_i = 1 / k_i`` for a run held out by ``k_i`` nested folds count each
     run once (a composite likelihood: the folds' errors are correlated, so the
     pooled likelihood is an approximation, not the exact one).
+
+    Where ``errors.attrs["corr"]`` maps each value of column ``fold`` to the
+    correlation matrix of that fold fit's plain predictive draws (as
+    :func:`bayes_scaling.extrapolation.discrepancy.fold_errors` returns), the errors
+    of a fold are jointly normal, ``MVN(mu d, L R L + diag(tau^2 d^2))`` with
+    ``L = diag(lambda sd)``: the same joint scaling of a plain draw as
+    :meth:`Discrepancy.apply`. Each fold then weighs by the mean of its rows'
+    ``w``. Without it the errors are independent, as above: a fit's parameter
+    error, shared by all its predictions, would then count once per run.
     """
     draws = prior.sample_all(4 * num, seed)
     mu, tau, a, b = (draws[k] for k in ("mu", "tau", "a", "b"))
@@ -294,8 +336,21 @@ def update_with_errors(prior: FieldPrior, errors: pd.DataFrame, *, num: int = 40
     if np.any(~np.isfinite(wt)) or np.any(wt < 0):
         raise ValueError("errors column 'w' must hold finite weights >= 0")
     lam = np.exp((a[:, None] + b[:, None] * np.log(sd / SD_REF)) * np.minimum(d, 1.0))
-    var = (lam * sd) ** 2 + (tau[:, None] * d) ** 2
-    logw = -0.5 * np.sum(wt * (np.log(var) + (e - mu[:, None] * d) ** 2 / var), axis=1)
+    corr = errors.attrs.get("corr")
+    if corr is not None and "fold" in errors.columns:
+        folds = errors["fold"].to_numpy()
+        logw = np.zeros(len(mu))
+        for f in np.unique(folds):
+            rows = folds == f
+            r = np.asarray(corr[f], dtype=np.float64)
+            if r.shape != (rows.sum(), rows.sum()):
+                raise ValueError(f"errors.attrs['corr'][{f!r}] has shape {r.shape}, fold "
+                                 f"{f!r} has {rows.sum()} rows")
+            logw += np.mean(wt[0, rows]) * _fold_loglik(
+                e[0, rows], sd[0, rows], d[0, rows], lam[:, rows], tau, mu, r)
+    else:
+        var = (lam * sd) ** 2 + (tau[:, None] * d) ** 2
+        logw = -0.5 * np.sum(wt * (np.log(var) + (e - mu[:, None] * d) ** 2 / var), axis=1)
     w = np.exp(logw - logw.max())
     w /= w.sum()
     ess = float(1.0 / np.sum(w ** 2))
