@@ -236,6 +236,27 @@ def test_field_prior_recovers_known_hyperparameters(seed):
 
 
 @pytest.mark.slow
+def test_nested_folds_weigh_each_run_once_and_carry_their_correlation(seed):
+    """56 fitted runs on 7 budgets: the 50/65/80% cuts give nested folds; a run held out
+    by k folds has weight 1/k (weights sum to the distinct runs), and each fold carries
+    the correlation matrix of its fit's predictive draws."""
+    runs = _iso_runs(np.geomspace(1e17, 1e20, 7), seed=4)
+    fit = bs.fit(runs, seed=seed, warn=False, **SMALL)
+    errors, reason = dsc.fold_errors(fit, seed=seed, **SMALL)
+    assert reason == "" and set(errors["fold"]) <= set(dsc.FOLD_FRACTIONS)
+    distinct = len(errors.groupby("fold").size())
+    assert distinct >= 2
+    assert errors["w"].sum() == pytest.approx(errors.groupby("fold").size().max())
+    for f, rows in errors.groupby("fold"):
+        r = errors.attrs["corr"][f]
+        assert r.shape == (len(rows), len(rows))
+        np.testing.assert_allclose(np.diag(r), 1.0)
+        assert np.linalg.eigvalsh(r).min() > -1e-8
+    disc = dsc.update_with_errors(KNOWN, errors, seed=seed)
+    assert disc.source == "field + own folds" and np.isfinite(disc.ess)
+
+
+@pytest.mark.slow
 def test_field_prior_recovers_a_known_spread_of_the_band_calibration(seed):
     """12 simulated sweeps whose band calibration level a_s is spread with SD 0.4 around
     -0.5 (b = -0.5 shared; plain SDs 0.004-0.1): the truth lies inside the 99% posterior
