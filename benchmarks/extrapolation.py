@@ -41,7 +41,7 @@ from bayes_scaling.extrapolation import discrepancy as dsc
 ROOT = Path(__file__).resolve().parent.parent
 NUTS = {"chains": 4, "draws": 500, "warmup": 500}
 LEVELS = (0.5, 0.9)
-ROWS = ("new default: field prior", "field prior + own fold", "plain predictive band",
+ROWS = ("new default: field prior", "field prior + own folds", "plain predictive band",
         "today's calibrate_extrapolation", "classical Approach 3 bootstrap + residual SD")
 
 
@@ -72,7 +72,20 @@ def isoflop_minima(test: pd.DataFrame) -> pd.DataFrame:
 
 
 SCALE_ONLY = "model choice: scale only (no drift), field prior"
-NO_CALIBRATION = "model choice: drift + scale, no band calibration (the previous default)"
+NO_CALIBRATION = "model choice: drift + scale, no band calibration"
+SHARED_A = "model choice: band calibration shared by the field (the previous default)"
+ONE_FOLD = "model choice: field prior + one own fold (65% cut)"
+SHARED_A_FOLDS = "model choice: shared band calibration + own folds"
+INDEP_FOLDS = "model choice: field prior + own folds, errors independent within a fold"
+
+
+def independent(errors: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Fold errors without their correlation: counted as independent by the update."""
+    if errors is None:
+        return None
+    out = errors.copy()
+    out.attrs = {}
+    return out
 CAUSES = ("student_t likelihood", "drop smallest 20% of training runs", "Kaplan law",
           "non-embedding N")
 
@@ -121,8 +134,8 @@ def stage1(sweep: field.Sweep, seed: int, bootstrap: int) -> dict:
                test_C=(float(test["C"].min()), float(test["C"].max())),
                log_draws=dsc.log_predictive_draws(fit, sizes, seed + 1))
     out["seconds_fit"] = time.perf_counter() - start
-    own, reason = dsc.fold_errors(fit, seed=seed, **NUTS)
-    out.update(own=own, own_reason=reason)
+    folds, reason = dsc.fold_errors(fit, seed=seed, **NUTS)
+    out.update(own_folds=folds, own_folds_reason=reason, **one_fold(folds, reason))
     try:  # today's method, as shipped (its own defaults)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -159,6 +172,37 @@ def stage1(sweep: field.Sweep, seed: int, bootstrap: int) -> dict:
     return out
 
 
+def one_fold(folds: pd.DataFrame | None, reason: str) -> dict:
+    """The 65% cut alone of the own folds (the earlier single-fold update)."""
+    sub = None if folds is None else folds[np.isclose(folds["fold"], 0.65)]
+    if sub is None or not len(sub):
+        return {"own": None, "own_reason": reason or "the 65% cut has too few runs"}
+    return {"own": sub.assign(w=1.0).reset_index(drop=True), "own_reason": ""}
+
+
+def add_own_folds(results: list[dict], seed: int, cache: Path) -> None:
+    """Own leave-future-out folds (:data:`FOLD_FRACTIONS`) for stage-1 results cached
+    before they existed; cached in their own file, so the stage-1 cache is not rewritten."""
+    from bayes_scaling import fit as fit_law
+
+    stored = pickle.loads(cache.read_bytes()) if cache.exists() else {}
+    sweeps = {s.name: s for s in field.field_sweeps()}
+    for r in results:
+        if "own_folds" in r:
+            continue
+        if r["name"] not in stored:
+            train, _, _ = field.split_sweep(sweeps[r["name"]].runs)
+            # fold_errors uses only the fit's runs, law, likelihood and flops factor (its
+            # refits carry their own seeds): a short fit carries them.
+            carrier = fit_law(train[["N", "D", "C", "loss"]], law=sweeps[r["name"]].law,
+                              seed=seed, chains=1, draws=50, warmup=50, warn=False)
+            stored[r["name"]] = dsc.fold_errors(carrier, seed=seed, **NUTS)
+            cache.write_bytes(pickle.dumps(stored))
+            print(f"{r['name']}: own folds", file=sys.stderr)
+        r["own_folds"], r["own_folds_reason"] = stored[r["name"]]
+        r.update(one_fold(r["own_folds"], r["own_folds_reason"]))  # same likelihood as folds
+
+
 def score(loss: np.ndarray, center: np.ndarray, bands: dict) -> dict:
     """Coverage, below/above, half-width, error, interval score (90%) relative to the loss."""
     row = {}
@@ -189,24 +233,34 @@ def stage2(results: list[dict], seed: int) -> tuple[pd.DataFrame, dict]:
                                       exclude=r["name"], seed=seed)
         priors[r["name"]] = prior
         base = r["log_draws"]
-        variants = {"new default: field prior": dsc.Discrepancy.from_field(prior, seed=seed)}
-        if r["own"] is not None:
-            variants["field prior + own fold"] = dsc.update_with_errors(prior, r["own"],
-                                                                        seed=seed)
-        else:
-            variants["field prior + own fold"] = dsc.Discrepancy.from_field(
-                prior, seed=seed, note=r["own_reason"])
         others = {o["name"]: o["errors"] for o in results}
+        shared = field.fit_field_prior(others, exclude=r["name"], seed=seed,
+                                       sweep_calibration=False)
+
+        def updated(p, own, reason):
+            if own is None:
+                return dsc.Discrepancy.from_field(p, seed=seed, note=reason)
+            return dsc.update_with_errors(p, own, seed=seed)
+
+        variants = {ROWS[0]: dsc.Discrepancy.from_field(prior, seed=seed),
+                    ROWS[1]: updated(prior, r["own_folds"], r["own_folds_reason"]),
+                    ONE_FOLD: updated(prior, r["own"], r["own_reason"]),
+                    SHARED_A: dsc.Discrepancy.from_field(shared, seed=seed),
+                    SHARED_A_FOLDS: updated(shared, r["own_folds"], r["own_folds_reason"]),
+                    INDEP_FOLDS: updated(prior, independent(r["own_folds"]),
+                                         r["own_folds_reason"])}
         for label, kwargs in ((SCALE_ONLY, {"drift": False}),
                               (NO_CALIBRATION, {"calibrate": False})):
             variants[label] = dsc.Discrepancy.from_field(
                 field.fit_field_prior(others, exclude=r["name"], seed=seed, **kwargs), seed=seed)
+        alone = {ROWS[1]: r["own_folds"], ONE_FOLD: r["own"], SHARED_A_FOLDS: r["own_folds"],
+                 INDEP_FOLDS: r["own_folds"]}
         for label, disc in variants.items():
             draws = disc.apply(base, r["d"], seed + 3)
             rows.append({"sweep": r["name"], "row": label,
                          **score(r["loss"], *bands_from_log_draws(draws)),
-                         "note": "field prior alone" if disc.note and r["own"] is None
-                         else ""})
+                         "note": "field prior alone" if label in alone and alone[label] is None
+                         else (f"update ESS {disc.ess:.0f}" if disc.note else "")})
         rows.append({"sweep": r["name"], "row": "plain predictive band",
                      **score(r["loss"], *bands_from_log_draws(base)), "note": ""})
         today = r["today"]
@@ -264,7 +318,9 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
         "held-out C": f"{r['test_C'][0]:.2g}-{r['test_C'][1]:.2g}",
         "max decades beyond": f"{np.max(r['d']):.2f}",
         "mean held-out error (log)": f"{np.mean(r['errors']['e']):+.4f}",
-        "own fold": "yes" if r["own"] is not None else "no (field prior alone)",
+        "own folds (held-out errors per cut)": "no (field prior alone)"
+        if r["own_folds"] is None else ", ".join(
+            f"{f:.0%}: {n}" for f, n in r["own_folds"].groupby("fold").size().items()),
     } for r in results])))
     out += ["", "## Averages over sweeps", ""]
     agg = []
@@ -304,8 +360,15 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
     full = plain.index[plain["cov90"] >= 0.9]
     scale_only = wide.xs(SCALE_ONLY, level="row")
     no_cal = wide.xs(NO_CALIBRATION, level="row")
-    choice = {"drift + scale + band calibration (shipped)": field_rows,
+    choice = {"drift + scale + sweep-specific band calibration": field_rows,
+              "shared band calibration": wide.xs(SHARED_A, level="row"),
               "scale only": scale_only, "no band calibration": no_cal}
+    own_rows = {"field prior alone": field_rows, "+ own folds (50/65/80%)":
+                wide.xs(ROWS[1], level="row"), "+ one own fold (65%)":
+                wide.xs(ONE_FOLD, level="row"), "shared calibration + own folds":
+                wide.xs(SHARED_A_FOLDS, level="row"), "own folds, independent errors":
+                wide.xs(INDEP_FOLDS, level="row")}
+    with_folds = [r["name"] for r in results if r["own_folds"] is not None]
     best = min(choice, key=lambda k: choice[k]["interval_score"].mean())
     out += ["", "Reading the numbers:", "",
             f"- Where the plain band already covers (90% coverage >= 0.9 on {len(full)} sweeps: "
@@ -326,9 +389,13 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
                         f"{v['cov90'].mean():.2f} / {v['cov50'].mean():.2f})"
                         for k, v in choice.items())
             + f". Best: {best}.",
-            "- The own-fold update uses folds inside the fitted range; where it lowers coverage "
-            "(compare the two rows per sweep), the misses beyond the range are larger than those "
-            "the sweep's own smaller runs show, so the field prior alone is the default.", ""]
+            f"- Own-fold update on the {len(with_folds)} sweeps with at least one usable cut "
+            f"(the others get the field prior alone): "
+            + "; ".join(f"{k} 90% / 50% coverage {v.loc[with_folds, 'cov90'].mean():.2f} / "
+                        f"{v.loc[with_folds, 'cov50'].mean():.2f}, lowest "
+                        f"{v.loc[with_folds, 'cov90'].min():.2f}, interval score "
+                        f"{v.loc[with_folds, 'interval_score'].mean():.4f}"
+                        for k, v in own_rows.items()) + ".", ""]
     out += ["", "## Per sweep", ""]
     per = table.copy()
     for c in ("cov50", "cov90", "below", "above"):
@@ -341,9 +408,10 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
                                             "cov90": "90% cov.", "half_width": "half-width",
                                             "rel_error": "rel. error",
                                             "interval_score": "interval score"})))
-    out += ["", "## Model choice: drift, scale and band calibration", ""]
+    out += ["", "## Model choice: drift, scale, band calibration and own folds", ""]
     mc = []
-    for row in (ROWS[0], SCALE_ONLY, NO_CALIBRATION):
+    for row in (ROWS[0], SHARED_A, SCALE_ONLY, NO_CALIBRATION, ROWS[1], ONE_FOLD,
+                SHARED_A_FOLDS, INDEP_FOLDS):
         sub = wide.xs(row, level="row")
         mc.append({"model": row, "mean 50% cov.": f"{sub['cov50'].mean():.2f}",
                    "mean 90% cov.": f"{sub['cov90'].mean():.2f}",
@@ -402,7 +470,8 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
     out += ["", "## Field prior (leave-one-sweep-out fits)", "",
             "Posterior medians of the population: drift mean `m` and SD `s_mu` (log-loss per "
             "decade of compute beyond the fitted runs), scale `exp(ell)` and log-SD `s_tau`, "
-            "band calibration `a`, `b` (`log lambda = (a + b log(sd / 0.02)) min(d, 1)`); "
+            "band calibration `a`, `s_a`, `b` (`log lambda = (a_s + b log(sd / 0.02)) "
+            "min(d, 1)`, `a_s ~ Normal(a, s_a^2)`); "
             "and the population-predictive 5/50/95% quantiles of a new sweep's `mu` and `tau`.",
             ""]
     prow = []
@@ -412,7 +481,8 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
                      "s_mu": f"{np.median(p.s_mu):.4f}",
                      "exp(ell)": f"{np.exp(np.median(p.ell)):.4f}",
                      "s_tau": f"{np.median(p.s_tau):.2f}",
-                     "a": f"{np.median(p.a):+.2f}", "b": f"{np.median(p.b):+.2f}",
+                     "a": f"{np.median(p.a):+.2f}", "s_a": f"{np.median(p.s_a):.2f}",
+                     "b": f"{np.median(p.b):+.2f}",
                      "mu 5/50/95%": "/".join(f"{v:+.4f}" for v in np.quantile(mu, [.05, .5, .95])),
                      "tau 5/50/95%": "/".join(f"{v:.4f}" for v in np.quantile(tau, [.05, .5, .95])),
                      "divergences": p.provenance["divergences"]})
@@ -437,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(tempfile.gettempdir()) / f"bayes_scaling_extrapolation_s{args.seed}.pkl"
     if cache.exists() and not args.refit:
         results = pickle.loads(cache.read_bytes())
+        add_own_folds(results, args.seed, cache.with_name(f"bayes_scaling_extrapolation_"
+                                                          f"folds_s{args.seed}.pkl"))
     else:
         results = []
         for sweep in field.field_sweeps():

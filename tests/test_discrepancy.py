@@ -91,8 +91,44 @@ def test_update_recovers_a_known_band_calibration():
 def test_old_prior_files_mean_no_band_calibration():
     prior = dsc.FieldPrior.from_json({"draws": {k: [0.01, 0.02] for k in ("m", "s_mu", "ell",
                                                                           "s_tau")}})
-    assert np.all(prior.a == 0) and np.all(prior.b == 0)
-    assert set(prior.to_json()["draws"]) == {"m", "s_mu", "ell", "s_tau", "a", "b"}
+    assert np.all(prior.a == 0) and np.all(prior.b == 0) and np.all(prior.s_a == 0)
+    assert set(prior.to_json()["draws"]) == {"m", "s_mu", "ell", "s_tau", "a", "b", "s_a"}
+
+
+def test_sweep_specific_calibration_level_is_drawn_for_a_new_sweep():
+    """Population predictive: a new sweep's a_s ~ Normal(a, s_a^2); a file without s_a
+    (a shared by the field) gives exactly the old draws of mu, tau and a."""
+    n = 50
+    base = {"m": np.full(n, -0.01), "s_mu": np.full(n, 0.01), "ell": np.full(n, np.log(0.01)),
+            "s_tau": np.full(n, 0.5), "a": np.full(n, -0.5), "b": np.full(n, -0.3)}
+    old = dsc.FieldPrior.from_json({"draws": {k: v.tolist() for k, v in base.items()}})
+    new = dsc.FieldPrior(**base, s_a=np.full(n, 0.4))
+    d_old, d_new = old.sample_all(20000, seed=3), new.sample_all(20000, seed=3)
+    assert np.all(d_old["a"] == -0.5)
+    np.testing.assert_array_equal(d_old["mu"], d_new["mu"])
+    np.testing.assert_array_equal(d_old["tau"], d_new["tau"])
+    # SD of 20000 normal draws: 0.4 +- 0.002 (1 SE); tolerance 0.02 is 10 SE.
+    assert abs(np.std(d_new["a"]) - 0.4) < 0.02 and abs(np.mean(d_new["a"]) + 0.5) < 0.02
+    again = dsc.FieldPrior.from_json(new.to_json())
+    np.testing.assert_array_equal(again.s_a, new.s_a)
+
+
+def test_weighted_fold_errors_count_each_run_once():
+    """Weight 2 on a row is the same likelihood as the row twice; weight 0 drops it."""
+    rng = np.random.default_rng(2)
+    errors = pd.DataFrame({"e": 0.01 * rng.standard_normal(6), "sd": 0.01,
+                           "d": np.linspace(0.2, 1.0, 6)})
+    twice = pd.concat([errors, errors.iloc[:2]], ignore_index=True)
+    weighted = errors.assign(w=[2.0, 2.0, 1, 1, 1, 1])
+    a, b = (dsc.update_with_errors(KNOWN, t, seed=0) for t in (twice, weighted))
+    assert a.ess == pytest.approx(b.ess, rel=1e-9)
+    dropped = errors.assign(w=[0.0, 1, 1, 1, 1, 1])
+    c, d = (dsc.update_with_errors(KNOWN, t, seed=0) for t in (errors.iloc[1:], dropped))
+    assert c.ess == pytest.approx(d.ess, rel=1e-9)
+    with pytest.raises(ValueError, match="'w'"):
+        dsc.update_with_errors(KNOWN, errors.assign(w=-1.0))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        dsc.fold_errors(None, fraction=(0.5, 1.2))
 
 
 def test_predict_default_adds_the_discrepancy_only_beyond_the_data(small_fit):
@@ -164,7 +200,7 @@ def test_field_prior_folds_and_variants_share_one_compiled_sampler():
     small = {"chains": 1, "draws": 50, "warmup": 50}
     fit_field_prior(errors, exclude="s0", seed=0, **small)
     before = compiled_sampler_count()
-    fit_field_prior(errors, exclude="s1", seed=1, drift=False, **small)
+    fit_field_prior(errors, exclude="s1", seed=1, drift=False, sweep_calibration=False, **small)
     fit_field_prior(errors, seed=2, calibrate=False, **small)
     assert compiled_sampler_count() == before
 
@@ -199,7 +235,53 @@ def test_field_prior_recovers_known_hyperparameters(seed):
     assert 0.005 < np.exp(np.median(prior.ell)) < 0.02
 
 
+@pytest.mark.slow
+def test_nested_folds_weigh_each_run_once_and_carry_their_correlation(seed):
+    """56 fitted runs on 7 budgets: the 50/65/80% cuts give nested folds; a run held out
+    by k folds has weight 1/k (weights sum to the distinct runs), and each fold carries
+    the correlation matrix of its fit's predictive draws."""
+    runs = _iso_runs(np.geomspace(1e17, 1e20, 7), seed=4)
+    fit = bs.fit(runs, seed=seed, warn=False, **SMALL)
+    errors, reason = dsc.fold_errors(fit, seed=seed, **SMALL)
+    assert reason == "" and set(errors["fold"]) <= set(dsc.FOLD_FRACTIONS)
+    distinct = len(errors.groupby("fold").size())
+    assert distinct >= 2
+    assert errors["w"].sum() == pytest.approx(errors.groupby("fold").size().max())
+    for f, rows in errors.groupby("fold"):
+        r = errors.attrs["corr"][f]
+        assert r.shape == (len(rows), len(rows))
+        np.testing.assert_allclose(np.diag(r), 1.0)
+        assert np.linalg.eigvalsh(r).min() > -1e-8
+    disc = dsc.update_with_errors(KNOWN, errors, seed=seed)
+    assert disc.source == "field + own folds" and np.isfinite(disc.ess)
+
+
+@pytest.mark.slow
+def test_field_prior_recovers_a_known_spread_of_the_band_calibration(seed):
+    """12 simulated sweeps whose band calibration level a_s is spread with SD 0.4 around
+    -0.5 (b = -0.5 shared; plain SDs 0.004-0.1): the truth lies inside the 99% posterior
+    intervals of a, s_a and b (quantiles from 4000 draws: Monte-Carlo error ~0.01 of the
+    interval's width), and the shared-a fit (s_a = 0) leaves s_a at exactly 0."""
+    rng = np.random.default_rng(11)
+    levels = -0.5 + 0.4 * np.linspace(-1.6, 1.6, 12)[rng.permutation(12)]
+    errors = {}
+    for s, a_s in enumerate(levels):
+        sd = np.exp(rng.uniform(np.log(0.004), np.log(0.1), 40))
+        d = rng.uniform(0.3, 1.5, 40)
+        lam = np.exp((a_s - 0.5 * np.log(sd / dsc.SD_REF)) * np.minimum(d, 1.0))
+        e = np.sqrt((lam * sd) ** 2 + (0.003 * d) ** 2) * rng.standard_normal(40)
+        errors[f"s{s}"] = pd.DataFrame({"e": e, "sd": sd, "d": d})
+    prior = fit_field_prior(errors, seed=seed, chains=2, draws=2000, warmup=1000)
+    for name, truth in (("a", -0.5), ("s_a", 0.4), ("b", -0.5)):
+        lo, hi = np.quantile(getattr(prior, name), [0.005, 0.995])
+        assert lo < truth < hi, (name, lo, hi)
+    assert prior.provenance["divergences"] < 0.01 * 4000
+
+
 def _coverage(bend, seed, prior=KNOWN):
+    """90% coverage of 32 runs 0.1-2 decades beyond 56 fitted iso-FLOP runs: plain band,
+    ``prior`` alone, ``prior`` + own folds (``prior=None``: the shipped field prior)."""
+    prior = dsc.load_field_prior() if prior is None else prior
     runs = _iso_runs(np.geomspace(1e17, 1e22, 11), seed=seed, bend=bend)
     train, test = runs[runs["C"] <= 1.1e20], runs[runs["C"] > 1.1e20]
     fit = bs.fit(train, seed=seed, warn=False, **SMALL)
@@ -208,27 +290,48 @@ def _coverage(bend, seed, prior=KNOWN):
         calib = dsc.calibrate_discrepancy(fit, prior=prior, **SMALL)
     y = test["loss"].to_numpy()
     out = {}
+    alone = dsc.Discrepancy.from_field(prior, seed=seed)
     for name, table in (("plain", fit.predict(N=test["N"], D=test["D"], extrapolation="none")),
+                        ("field", fit.predict(N=test["N"], D=test["D"], extrapolation=alone)),
                         ("own", calib.predict(N=test["N"], D=test["D"]))):
         out[name] = float(np.mean((y >= table["pred_lower"]) & (y <= table["pred_upper"])))
     return out
 
 
+# 12 simulated data sets x 32 held-out runs. Measured (shipped prior, own folds): the
+# per-data-set 90% coverage has an SD of ~0.15 (runs of one data set share one fit), so the
+# mean over 12 has a Monte-Carlo SE of ~0.045; the bar 0.8 is 2.2 SE below nominal 0.9.
+COVERAGE_SETS = tuple(range(1, 13))
+_COVERAGE_CACHE: dict = {}
+
+
+def _coverages(bend, prior_name):
+    key = (bend, prior_name)
+    if key not in _COVERAGE_CACHE:
+        prior = {"known": KNOWN, "shipped": None}[prior_name]
+        _COVERAGE_CACHE[key] = [_coverage(bend, s, prior=prior) for s in COVERAGE_SETS]
+    return _COVERAGE_CACHE[key]
+
+
 @pytest.mark.slow
-def test_correct_law_keeps_nominal_coverage():
-    """Correct law, 3 data sets x 32 held-out runs: mean 90% coverage stays >= 0.8."""
-    cover = [_coverage(0.0, seed)["own"] for seed in (1, 2, 3)]
+@pytest.mark.parametrize("prior_name", ["known", "shipped"])
+def test_correct_law_keeps_nominal_coverage(prior_name):
+    """Correct law: the field prior updated by the own folds keeps mean 90% coverage
+    >= 0.8 (measured 0.96 known / 0.92 shipped prior; tolerance above)."""
+    cover = [c["own"] for c in _coverages(0.0, prior_name)]
     assert np.mean(cover) >= 0.8, cover
 
 
 @pytest.mark.slow
-def test_bending_truth_recovers_coverage():
-    """Bending truth (larger runs beat the law): plain coverage collapses, the updated
-    discrepancy restores most of it."""
-    cover = [_coverage(0.008, seed) for seed in (1, 2)]
+@pytest.mark.parametrize("prior_name", ["known", "shipped"])
+def test_bending_truth_recovers_coverage(prior_name):
+    """Bending truth (larger runs beat the law): the plain band's mean 90% coverage
+    collapses (measured 0.40), the field prior + own folds restores it (>= 0.8; measured
+    0.97 known / 0.93 shipped prior)."""
+    cover = _coverages(0.008, prior_name)
     plain = np.mean([c["plain"] for c in cover])
     own = np.mean([c["own"] for c in cover])
-    assert plain < 0.75 and own >= 0.8, cover
+    assert plain < 0.6 and own >= 0.8, cover
 
 
 @pytest.mark.realdata

@@ -8,6 +8,7 @@ its range, measures the errors on its larger runs and updates the field prior wi
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,45 +34,98 @@ from ..results.scaling_fit import fit as fit_law
 
 pd = lazy_import("pandas")
 
-__all__ = ["DiscrepancyCalibration", "calibrate_discrepancy", "errors_table", "fold_errors",
+__all__ = ["FOLD_FRACTIONS", "DiscrepancyCalibration", "calibrate_discrepancy", "errors_table", "fold_errors",
            "Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE", "SD_REF", "axis_of",
            "distance", "load_field_prior", "log_predictive_draws", "update_with_errors",
            "with_discrepancy"]
 
 
-def errors_table(fit: ScalingFit, runs: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Held-out errors of ``fit`` on ``runs``: log residual, predictive SD, distance."""
+def errors_table(fit: ScalingFit, runs: pd.DataFrame, seed: int,
+                 correlation: bool = False) -> pd.DataFrame:
+    """Held-out errors of ``fit`` on ``runs``: log residual, predictive SD, distance.
+
+    ``correlation=True`` also stores the correlation matrix of the plain predictive
+    draws across the runs in ``.attrs["corr"]``: one fit's parameter error shifts
+    all its predictions together, so its errors are not independent.
+    """
     sizes = {k: runs[k].to_numpy(np.float64) for k in ("N", "D", "C") if k in runs.columns}
     draws = log_predictive_draws(fit, sizes, seed)
     lower, median, upper = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
     log_loss = np.log(runs["loss"].to_numpy(np.float64))
-    return pd.DataFrame({"e": log_loss - median, "sd": (upper - lower) / _Z90_WIDTH,
-                         "d": distance(fit, sizes)})
+    table = pd.DataFrame({"e": log_loss - median, "sd": (upper - lower) / _Z90_WIDTH,
+                          "d": distance(fit, sizes)})
+    if correlation:
+        table.attrs["corr"] = np.atleast_2d(np.corrcoef(draws, rowvar=False))
+    return table
 
 
-def fold_errors(fit: ScalingFit, *, fraction: float = 0.65, min_inner: int = 15,
-                min_outer: int = 3, seed: int | None = None, **fit_kwargs: Any
-                ) -> tuple[pd.DataFrame | None, str]:
+#: Default fold cuts of :func:`fold_errors` (fractions of the fitted log range).
+FOLD_FRACTIONS = (0.5, 0.65, 0.8)
+
+
+def _as_fractions(fraction: float | Sequence[float]) -> tuple[float, ...]:
+    out = (float(fraction),) if np.ndim(fraction) == 0 else tuple(map(float, fraction))
+    if not out or any(not 0.0 < f < 1.0 for f in out):
+        raise ValueError(f"fold fractions must lie strictly between 0 and 1, got {fraction!r}")
+    return tuple(sorted(set(out)))
+
+
+def fold_errors(fit: ScalingFit, *, fraction: float | Sequence[float] = FOLD_FRACTIONS,
+                min_inner: int = 15, min_outer: int = 3, seed: int | None = None,
+                **fit_kwargs: Any) -> tuple[pd.DataFrame | None, str]:
     """Leave-future-out errors inside the fitted runs, or ``None`` and the reason.
 
-    The fit is refitted on the runs in the lower ``fraction`` of its log range
-    of the distance axis, and the fitted runs above are predicted.
+    For each cut (``fraction`` of the log range of the distance axis) the fit
+    is refitted on the runs below it and the fitted runs above are predicted.
+    A cut with fewer than ``max(min_inner, 2 (parameters + 2))`` runs below or
+    ``min_outer`` above is skipped. The folds are nested, so a run above
+    several cuts is predicted several times: column ``w = 1 / k`` (``k`` the
+    number of usable folds that hold the run out) makes each run count once
+    in :func:`update_with_errors` (an approximate, composite likelihood: the
+    folds' errors are correlated through their shared runs).
+
+    Returns
+    -------
+    errors, reason
+        Columns ``e``, ``sd``, ``d``, ``w``, ``fold`` (the cut's fraction) and
+        ``.attrs["corr"]``, a mapping fold -> correlation of its plain predictive draws
+        (:func:`errors_table`); ``None`` and the reason when no cut is usable.
     """
+    fractions = _as_fractions(fraction)
     axis = axis_of(fit.law)
     frame = fit.runs.frame
     x = np.log10(frame[axis].to_numpy(np.float64))
-    cut = x.min() + fraction * (x.max() - x.min())
-    inner, outer = frame[x <= cut], frame[x > cut]
     need = max(min_inner, 2 * (fit.law.num_params + 2))
-    if len(inner) < need or len(outer) < min_outer or x.max() - x.min() <= 0:
-        return None, (f"{len(inner)} runs below and {len(outer)} above the fold cut "
-                      f"(need {need} and {min_outer}): field prior alone")
+    usable, counts = [], []
+    for f in fractions:
+        cut = x.min() + f * (x.max() - x.min())
+        counts.append(f"{f:.2f}: {int(np.sum(x <= cut))} below, {int(np.sum(x > cut))} above")
+        if (x.max() - x.min() > 0 and np.sum(x <= cut) >= need
+                and np.sum(x > cut) >= min_outer):
+            usable.append((f, cut))
+    if not usable:
+        return None, (f"no leave-future-out cut has {need} runs below and {min_outer} above "
+                      f"({'; '.join(counts)}): field prior alone")
     columns = [c for c in ("N", "D", "C", "U", "loss") if c in frame.columns]
     seed = fit.seed if seed is None else seed
     kwargs = {"chains": 4, "draws": 500, "warmup": 500, **fit_kwargs}
-    refit = fit_law(inner[columns], law=fit.law, likelihood=fit.likelihood, seed=seed + 101,
-                    flops_factor=fit.runs.flops_factor, warn=False, **kwargs)
-    return errors_table(refit, outer, seed + 102), ""
+    held = np.zeros(len(frame))
+    pieces, corr = [], {}
+    for j, (f, cut) in enumerate(usable):
+        inner, outer = frame[x <= cut], frame[x > cut]
+        held += x > cut
+        # The first cut keeps the single-fold seeds, so one cut reproduces the old fold.
+        refit = fit_law(inner[columns], law=fit.law, likelihood=fit.likelihood,
+                        seed=seed + 101 + 1000 * j, flops_factor=fit.runs.flops_factor,
+                        warn=False, **kwargs)
+        table = errors_table(refit, outer, seed + 102 + 1000 * j, correlation=True)
+        corr[f] = table.attrs.pop("corr")
+        pieces.append(table.assign(fold=f, row=np.flatnonzero(x > cut)))
+    errors = pd.concat(pieces, ignore_index=True)
+    errors["w"] = 1.0 / held[errors["row"].to_numpy()]
+    errors = errors.drop(columns="row")
+    errors.attrs["corr"] = corr
+    return errors, ""
 
 
 @dataclass(frozen=True)
@@ -93,9 +147,9 @@ class DiscrepancyCalibration:
 
 
 def calibrate_discrepancy(fit: ScalingFit, *, prior: FieldPrior | None = None,
-                          fraction: float = 0.65, num: int = 4000, seed: int | None = None,
+                          fraction: float | Sequence[float] = FOLD_FRACTIONS, num: int = 4000, seed: int | None = None,
                           **fit_kwargs: Any) -> DiscrepancyCalibration:
-    """Update the field prior with the fit's own leave-future-out fold.
+    """Update the field prior with the fit's own leave-future-out folds.
 
     Parameters
     ----------
@@ -103,14 +157,16 @@ def calibrate_discrepancy(fit: ScalingFit, *, prior: FieldPrior | None = None,
         Fit without groups.
     prior : FieldPrior, optional
         Default: the shipped field prior (:func:`load_field_prior`).
-    fraction : float
-        The fold refits on the lower ``fraction`` of the log range.
+    fraction : float or sequence of float
+        Each fold refits on the lower ``fraction`` of the log range (default
+        :data:`FOLD_FRACTIONS`; the errors of nested folds are weighted so that each
+        run counts once, see :func:`fold_errors`).
     num : int
         Draws of ``(mu, tau)`` kept.
     seed : int, optional
         Default: the fit's seed.
     **fit_kwargs
-        NUTS settings of the fold refit (default 4 chains x 500 + 500).
+        NUTS settings of the fold refits (default 4 chains x 500 + 500).
 
     Returns
     -------

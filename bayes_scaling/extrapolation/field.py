@@ -11,15 +11,21 @@ lower 65% of the sweep's log-compute range, hold out every larger run);
     m ~ Normal(0, 0.05)        s_mu ~ HalfNormal(0.05)
     ell ~ Normal(log 0.01, 1.5) s_tau ~ HalfNormal(1)
     a ~ Normal(0, 0.5)          b = exp(c) - 1,  c ~ Normal(0, 1)
-    mu_s = m + s_mu z_s,        log tau_s = ell + s_tau w_s,   z_s, w_s ~ Normal(0, 1)
-    log lambda_si = (a + b log(sd_si / 0.02)) min(d_si, 1)
+    s_a ~ HalfNormal(0.5)
+    mu_s = m + s_mu z_s,        log tau_s = ell + s_tau w_s,   a_s = a + s_a v_s,
+    z_s, w_s, v_s ~ Normal(0, 1)
+    log lambda_si = (a_s + b log(sd_si / 0.02)) min(d_si, 1)
     e_si ~ Normal(mu_s d_si, (lambda_si sd_si)^2 + tau_s^2 d_si^2)
 
 with ``e_si`` the observed minus predicted log-loss of held-out run ``i`` of
 sweep ``s``, ``sd_si`` its plain predictive SD and ``d_si`` its decades beyond
 the fitted runs; ``lambda`` is the band calibration of
-:mod:`bayes_scaling.models.discrepancy`. Each sweep weighs through its own ``(mu_s, tau_s)``, so a
-large sweep cannot dominate the population.
+:mod:`bayes_scaling.models.discrepancy`. Each sweep weighs through its own
+``(mu_s, tau_s, a_s)``, so a large sweep cannot dominate the population;
+``sweep_calibration=False`` shares ``a`` across sweeps (``s_a = 0``, the earlier
+model, kept for comparison). The held-out errors of one sweep are treated as
+independent here (their plain SDs already hold the fit's parameter
+uncertainty; the own-fold update of a single sweep models their correlation).
 """
 
 from __future__ import annotations
@@ -115,7 +121,7 @@ def split_sweep(runs: pd.DataFrame, fraction: float = 0.65
             float(10 ** cut))
 
 
-def _model(sweep_index, e, sd, d, weight, drift, calibrate, sweep_ids):
+def _model(sweep_index, e, sd, d, weight, drift, calibrate, spread, sweep_ids):
     """The meta-analysis (module docstring); every argument is traced, shapes static."""
     import jax.numpy as jnp
     import numpyro
@@ -130,19 +136,24 @@ def _model(sweep_index, e, sd, d, weight, drift, calibrate, sweep_ids):
     a = calibrate * numpyro.sample("a", dist.Normal(0.0, 0.5))
     b = numpyro.deterministic("b", calibrate * (jnp.exp(numpyro.sample("c", dist.Normal(0.0,
                                                                                     1.0))) - 1.0))
+    # Sweep-specific calibration level a_s ~ Normal(a, s_a^2); spread = 0: a shared.
+    s_a = calibrate * spread * numpyro.sample("s_a", dist.HalfNormal(0.5))
     with numpyro.plate("sweeps", sweep_ids.shape[0]):  # a shape: static under jit
         z = numpyro.sample("z", dist.Normal(0.0, 1.0))
         w = numpyro.sample("w", dist.Normal(0.0, 1.0))
+        v = numpyro.sample("v", dist.Normal(0.0, 1.0))
     mu = drift * (m + s_mu * z)[sweep_index]  # drift = 0: the scale-only model
     tau = jnp.exp(ell + s_tau * w)[sweep_index]
-    lam = jnp.exp((a + b * jnp.log(sd / SD_REF)) * jnp.minimum(d, 1.0))
+    a_s = (a + s_a * v)[sweep_index]
+    lam = jnp.exp((a_s + b * jnp.log(sd / SD_REF)) * jnp.minimum(d, 1.0))
     with numpyro.handlers.mask(mask=weight > 0):  # a left-out sweep's rows are masked
         numpyro.sample("e", dist.Normal(mu * d, jnp.sqrt((lam * sd) ** 2 + (tau * d) ** 2)),
                        obs=e)
 
 
 def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None = None,
-                    drift: bool = True, calibrate: bool = True, seed: int = 0, chains: int = 4,
+                    drift: bool = True, calibrate: bool = True, sweep_calibration: bool = True,
+                    seed: int = 0, chains: int = 4,
                     draws: int = 1000, warmup: int = 1000, provenance: Mapping[str, Any] | None = None) -> FieldPrior:
     """Hierarchical meta-analysis of held-out errors of several sweeps (NUTS).
 
@@ -158,6 +169,10 @@ def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None =
     calibrate : bool, default True
         ``False`` fixes the band calibration at ``lambda = 1`` (``a = b = 0``), kept
         for comparison.
+    sweep_calibration : bool, default True
+        ``True``: each sweep has its own calibration level ``a_s ~ Normal(a, s_a^2)``;
+        ``False``: ``a`` is shared by the field (``s_a = 0``, the earlier model), kept for
+        comparison.
     seed, chains, draws, warmup
         NUTS settings; every draw flows from ``seed``.
     provenance : mapping, optional
@@ -185,6 +200,7 @@ def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None =
                   **{c: jnp.asarray(table[c].to_numpy(np.float64))
                      for c in ("e", "sd", "d", "weight")},
                   "drift": jnp.asarray(float(drift)), "calibrate": jnp.asarray(float(calibrate)),
+                  "spread": jnp.asarray(float(sweep_calibration)),
                   "sweep_ids": jnp.arange(len(names))}
         result = run_nuts(_model, kwargs, config, jax.random.PRNGKey(seed))
     s = {k: np.asarray(v).reshape(chains * draws, *np.shape(v)[2:])
@@ -193,16 +209,19 @@ def fit_field_prior(errors: Mapping[str, pd.DataFrame], *, exclude: str | None =
         s["m"], s["s_mu"] = np.zeros_like(s["m"]), np.zeros_like(s["s_mu"])
     if not calibrate:
         s["a"], s["b"] = np.zeros_like(s["a"]), np.zeros_like(s["b"])
+    if not (calibrate and sweep_calibration):
+        s["s_a"] = np.zeros_like(s["a"])
     divergences = int(np.asarray(result.stats["diverging"]).sum())
     names = [k for k in names if k != exclude]
     info = {"sweeps": names, "held_out_runs": {k: int(len(errors[k])) for k in names},
             "sampler": f"NUTS {chains} chains x ({warmup} warm-up + {draws} draws), seed {seed}",
             "divergences": divergences,
             "model": ("drift + scale" if drift else "scale only")
-                     + (" + band calibration" if calibrate else ""),
+                     + ((" + sweep-specific band calibration" if sweep_calibration
+                         else " + shared band calibration") if calibrate else ""),
             **(dict(provenance) if provenance else {})}
     return FieldPrior(m=s["m"], s_mu=s["s_mu"], ell=s["ell"], s_tau=s["s_tau"], a=s["a"],
-                      b=s["b"], provenance=info)
+                      b=s["b"], s_a=s["s_a"], provenance=info)
 
 
 def holdout_errors(sweep: Sweep, *, fraction: float = 0.65, seed: int = 0, chains: int = 4,
