@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._lazy import lazy_import
+from ..inference.buckets import bucket_size
 from ..models.discrepancy import (  # re-exported: one import for the whole model
     _Z90_WIDTH,
     FIELD_PRIOR_FILE,
@@ -63,6 +64,15 @@ def errors_table(fit: ScalingFit, runs: pd.DataFrame, seed: int,
 FOLD_FRACTIONS = (0.5, 0.65, 0.8)
 
 
+def _refit_settings(fit: ScalingFit, fit_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Settings of the fold refits: by default the fit's own sampler, priors and padded
+    size, so every refit reuses the fit's compiled sampler (no compilation)."""
+    if any(k in fit_kwargs for k in ("sampler", "chains", "draws", "warmup")):
+        return dict(fit_kwargs)
+    return {"sampler": fit.sampler, "priors": dict(fit.priors) or None,
+            "bucket": bucket_size(fit.runs.num_runs), **fit_kwargs}
+
+
 def _as_fractions(fraction: float | Sequence[float]) -> tuple[float, ...]:
     out = (float(fraction),) if np.ndim(fraction) == 0 else tuple(map(float, fraction))
     if not out or any(not 0.0 < f < 1.0 for f in out):
@@ -108,7 +118,7 @@ def fold_errors(fit: ScalingFit, *, fraction: float | Sequence[float] = FOLD_FRA
                       f"({'; '.join(counts)}): field prior alone")
     columns = [c for c in ("N", "D", "C", "U", "loss") if c in frame.columns]
     seed = fit.seed if seed is None else seed
-    kwargs = {"chains": 4, "draws": 500, "warmup": 500, **fit_kwargs}
+    kwargs = _refit_settings(fit, fit_kwargs)
     held = np.zeros(len(frame))
     pieces, corr = [], {}
     for j, (f, cut) in enumerate(usable):
@@ -166,7 +176,9 @@ def calibrate_discrepancy(fit: ScalingFit, *, prior: FieldPrior | None = None,
     seed : int, optional
         Default: the fit's seed.
     **fit_kwargs
-        NUTS settings of the fold refits (default 4 chains x 500 + 500).
+        Settings of the fold refits (:func:`bayes_scaling.fit`). Default: the fit's
+        own sampler settings and priors, padded to its table size, so the refits
+        reuse its compiled sampler and compile nothing.
 
     Returns
     -------
@@ -187,3 +199,4 @@ def calibrate_discrepancy(fit: ScalingFit, *, prior: FieldPrior | None = None,
     if disc.note:
         warnings.warn(disc.note, FieldPriorOnlyWarning, stacklevel=2)
     return DiscrepancyCalibration(fit, disc, errors)
+

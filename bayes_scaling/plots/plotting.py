@@ -84,6 +84,7 @@ def plot_loss_vs_compute(
     targets: Any = None,
     seed: int | None = None,
     ax: Any = None,
+    extrapolation: Any = "field",
 ) -> Any:
     """Observed runs, the posterior compute-optimal frontier with bands, extrapolation shaded.
 
@@ -101,7 +102,7 @@ def plot_loss_vs_compute(
     targets : array-like or DataFrame, optional
         Where to mark a predicted loss with its 90% credible interval (thick
         bar) and 90% *predictive* interval of one new run (thin bar with caps;
-        beyond the fitted runs it includes the field extrapolation discrepancy,
+        beyond the fitted runs it includes the extrapolation discrepancy,
         as :meth:`~bayes_scaling.ScalingFit.predict` does by default):
 
         * an array of budgets ``C``: at the compute-optimal allocation;
@@ -112,6 +113,9 @@ def plot_loss_vs_compute(
         Seed of the simulated observation noise of predictive intervals
         (default: the fit's seed + 1).
     ax : matplotlib Axes, optional
+    extrapolation : {"field", "none"} or Discrepancy, default "field"
+        The discrepancy of the targets' predictive intervals beyond the data, as
+        in :meth:`~bayes_scaling.ScalingFit.predict`.
 
     Returns
     -------
@@ -185,8 +189,8 @@ def plot_loss_vs_compute(
                                     {k: np.asarray(table[k], dtype=float) for k in table})}
         if discrepancy.axis_of(fit.law) in sizes:  # honest beyond the data (zero inside)
             noise_seed = fit.seed + 1 if seed is None else seed
-            log_pred = discrepancy.Discrepancy.from_field(seed=noise_seed).apply(
-                log_pred, discrepancy.distance(fit, sizes), noise_seed + 1)
+            log_pred, _, _ = discrepancy.with_discrepancy(fit, sizes, log_pred, extrapolation,
+                                                          noise_seed + 1)
         mid = np.exp(np.median(log_curve, axis=0))
         cred = np.exp(np.quantile(log_curve, [0.05, 0.95], axis=0))
         pred = np.exp(np.quantile(log_pred, [0.05, 0.95], axis=0))

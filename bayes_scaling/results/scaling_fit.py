@@ -213,7 +213,8 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
             ``"field"``: beyond the largest fitted run the predictive band adds the
             discrepancy of :class:`~bayes_scaling.Discrepancy` with the shipped field
             prior (zero inside); ``"none"``: the plain band; a ``Discrepancy`` (e.g.
-            from :func:`~bayes_scaling.calibrate_discrepancy`) uses its draws.
+            from :func:`~bayes_scaling.calibrate_discrepancy`: the field prior
+            updated by this sweep's own folds) uses its draws.
 
         Examples
         --------
@@ -349,6 +350,7 @@ def fit(
     posterior_predictive: bool = False,
     sampler: SamplerConfig | None = None,
     log_likelihood: bool = False,
+    bucket: int | None = None,
 ) -> ScalingFit:
     """Fit a scaling law to a table of training runs with NUTS.
 
@@ -408,6 +410,11 @@ def fit(
     sampler : SamplerConfig, optional
         All NUTS settings at once (the same argument on every ``fit_*``); the
         separate sampler keywords then keep their defaults.
+    bucket : int, optional
+        Pad the table to this many rows (masked in the likelihood; the posterior
+        is unchanged) instead of its shape bucket
+        (:mod:`bayes_scaling.inference.buckets`): refits of a subset padded to
+        the full table's size reuse its compiled sampler.
 
     Returns
     -------
@@ -445,7 +452,7 @@ def fit(
     model = build_model(law, likelihood, structure)
     with jax.enable_x64(True):
         # Padded to a bucket size: a new table size in a seen bucket compiles nothing.
-        padded = pad_model_kwargs(model_kwargs, runs.num_runs)
+        padded = pad_model_kwargs(model_kwargs, runs.num_runs, bucket)
         result = run_nuts(model, padded, config, jax.random.PRNGKey(seed))
     fitted = assemble(law, likelihood, runs, design, model_kwargs, result.samples,
                        result.stats, config, seed, level, groups=structure,
