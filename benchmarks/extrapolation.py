@@ -7,11 +7,14 @@ only. Writes ``benchmarks/EXTRAPOLATION.md`` entirely from computed values.
 
 Usage::
 
-    nice -n 10 python benchmarks/extrapolation.py [--write-prior]
+    nice -n 10 python benchmarks/extrapolation.py [--write-prior] [--write-allocation-prior]
 
 ``--write-prior`` also writes the all-sweeps field prior into
-``bayes_scaling/data/field_discrepancy.json`` (same as ``tools/field_prior.py``).
-Stage 1 (the fits) is cached in ``$TMPDIR``; ``--refit`` ignores the cache.
+``bayes_scaling/data/field_discrepancy.json`` (same as ``tools/field_prior.py``);
+``--write-allocation-prior`` the all-sweeps allocation field prior into
+``bayes_scaling/data/field_allocation.json``.
+Stage 1 (the fits) and the N_opt stage are cached in ``$TMPDIR``; ``--refit`` ignores the
+caches.
 Needs ``../shared/data`` (or ``$BAYES_SCALING_DATA``).
 """
 
@@ -32,11 +35,12 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling  # noqa: F401  (before JAX starts: host devices)
-from bayes_scaling.baselines.approach2 import _cluster_budgets, _parabola_vertex
 from bayes_scaling.baselines.approach3 import fit_approach3
 from bayes_scaling.data.datasets import shared_data_available
-from bayes_scaling.extrapolation import calibrate_extrapolation, field
+from bayes_scaling.extrapolation import allocation_field, calibrate_extrapolation, field
 from bayes_scaling.extrapolation import discrepancy as dsc
+from bayes_scaling.models import allocation_discrepancy as ad
+from bayes_scaling.models.allocation_discrepancy import isoflop_vertices
 
 ROOT = Path(__file__).resolve().parent.parent
 NUTS = {"chains": 4, "draws": 500, "warmup": 500}
@@ -54,21 +58,85 @@ def _log_law(theta: dict, n: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def isoflop_minima(test: pd.DataFrame) -> pd.DataFrame:
     """Empirical N_opt of each held-out budget: vertex of a parabola in log N (>= 5 runs)."""
-    if "budget" in test.columns:
-        labels, centres = pd.factorize(test["budget"])[0], test["budget"].unique()
-    else:
-        labels, centres = _cluster_budgets(test["C"].to_numpy(np.float64), 0.3)
-    rows = []
-    for j, c in enumerate(centres):
-        sub = test[labels == j]
-        if len(sub) < 5:
+    return isoflop_vertices(test).rename(columns={"N_vertex": "N_opt_empirical"})
+
+
+def nopt_stage(seed: int, refit: bool = False) -> dict:
+    """Fits of every iso-FLOP sweep on its lower 65%: vertex residuals and N_opt draws.
+
+    Cached next to stage 1 (``bayes_scaling_extrapolation_nopt_s{seed}.pkl``).
+    """
+    cache = Path(tempfile.gettempdir()) / f"bayes_scaling_extrapolation_nopt_s{seed}.pkl"
+    if cache.exists() and not refit:
+        return pickle.loads(cache.read_bytes())
+    from bayes_scaling import fit as fit_law
+
+    out = {}
+    for sweep in field.field_sweeps():
+        if not sweep.isoflop:
             continue
-        x, y = np.log(sub["N"].to_numpy()), np.log(sub["loss"].to_numpy())
-        vx, _, _, valid = _parabola_vertex(x, y, np.ones((1, len(x))))
-        if valid[0]:
-            rows.append({"C": float(c), "N_opt_empirical": float(np.exp(vx[0])),
-                         "runs": len(sub)})
-    return pd.DataFrame(rows, columns=["C", "N_opt_empirical", "runs"])
+        train, test, _ = field.split_sweep(sweep.runs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = fit_law(train[["N", "D", "C", "loss"]], law=sweep.law, seed=seed,
+                             warn=False, **NUTS)
+        res = allocation_field.sweep_vertex_residuals(fitted, train, test)
+        held = res[res["held_out"]]
+        log_n = np.log(fitted.allocation_draws(held["C"].to_numpy(np.float64))["N_opt"]) \
+            if len(held) else np.zeros((0, 0))
+        out[sweep.name] = {"residuals": res, "log_n": log_n}
+        print(f"{sweep.name}: {len(res)} vertices ({len(held)} held out)", file=sys.stderr)
+    cache.write_bytes(pickle.dumps(out))
+    return out
+
+
+NOPT_ROWS = ("plain posterior interval", "field prior", "field prior + own in-range minima",
+             "no drift: field prior", "no drift: field prior + own in-range minima")
+
+
+def nopt_score(log_vertex: np.ndarray, draws: np.ndarray) -> dict:
+    """Coverage, below/above, median |log10 ratio| and interval score (90%, log10 N)."""
+    lo, mid, hi = np.quantile(draws, [0.05, 0.5, 0.95], axis=0) / np.log(10)
+    v = log_vertex / np.log(10)
+    miss = np.maximum(lo - v, 0) + np.maximum(v - hi, 0)
+    return {"cov90": float(np.mean((v >= lo) & (v <= hi))), "below": float(np.mean(v < lo)),
+            "above": float(np.mean(v > hi)), "abs_log10": float(np.median(np.abs(mid - v))),
+            "width": float(np.median(hi - lo)),
+            "interval_score": float(np.mean((hi - lo) + 20.0 * miss))}
+
+
+def nopt_stage2(nopt: dict, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Leave-one-sweep-out N_opt backtest: plain, field prior, field prior + own minima."""
+    residuals = {k: v["residuals"] for k, v in nopt.items()}
+    rows, priors = [], {}
+    for name, v in nopt.items():
+        res = v["residuals"]
+        held, own = res[res["held_out"]], res[~res["held_out"]]
+        if not len(held):
+            rows.append({"sweep": name, "row": NOPT_ROWS[0], "budgets": 0, "in-range minima":
+                         len(own)})
+            continue
+        prior = allocation_field.fit_allocation_prior(residuals, exclude=name, seed=seed)
+        flat = allocation_field.fit_allocation_prior(residuals, exclude=name, seed=seed,
+                                                     drift=False)
+        priors[name] = prior
+        log_v, d = np.log(held["N_vertex"].to_numpy(np.float64)), held["d"].to_numpy()
+        base = v["log_n"]
+        variants = {NOPT_ROWS[0]: None,
+                    NOPT_ROWS[1]: ad.AllocationDiscrepancy.from_field(prior, seed=seed),
+                    NOPT_ROWS[2]: ad.update_with_vertices(prior, own, seed=seed) if len(own)
+                    else ad.AllocationDiscrepancy.from_field(prior, seed=seed,
+                                                             note="no in-range minima"),
+                    NOPT_ROWS[3]: ad.AllocationDiscrepancy.from_field(flat, seed=seed),
+                    NOPT_ROWS[4]: ad.update_with_vertices(flat, own, seed=seed) if len(own)
+                    else ad.AllocationDiscrepancy.from_field(flat, seed=seed,
+                                                             note="no in-range minima")}
+        for label, disc in variants.items():
+            draws = base if disc is None else base + disc.draws(d, base.shape[0], seed + 3)
+            rows.append({"sweep": name, "row": label, "budgets": len(held),
+                         "in-range minima": len(own), **nopt_score(log_v, draws),
+                         "note": "" if disc is None else disc.note})
+    return pd.DataFrame(rows), priors
 
 
 SCALE_ONLY = "model choice: scale only (no drift), field prior"
@@ -240,7 +308,8 @@ def pct(x: float) -> str:
     return "" if not np.isfinite(x) else f"{100 * x:.1f}%"
 
 
-def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds: float) -> str:
+def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds: float,
+           nopt_table: pd.DataFrame | None = None, nopt_priors: dict | None = None) -> str:
     out = ["# Extrapolation backtest: honest bands beyond the data", ""]
     out.append(f"`python benchmarks/extrapolation.py` on {datetime.date.today()}, "
                f"{platform.machine()}, {os.cpu_count()} CPU cores; NUTS {NUTS['chains']} chains "
@@ -379,26 +448,64 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
                                            f"({ref['interval_score'].mean():.4f})"})
     out.append(markdown(pd.DataFrame(crow)) if crow else "(not run)")
     out += ["", "## N_opt backtest against held-out iso-FLOP minima", "",
-            "Iso-FLOP sweeps: each held-out budget with at least 5 runs gets an empirical "
-            "N_opt (vertex of a parabola of log-loss in log N, kept when inside its runs); the "
-            "fit on the smaller runs gives N_opt's 90% interval at that budget "
-            "(`optimal_allocation`, no discrepancy term).", ""]
-    nrow = []
-    for r in results:
-        m = r.get("n_opt")
-        if m is None:
-            continue
-        if not len(m):
-            nrow.append({"sweep": r["name"], "held-out budgets": 0})
-            continue
-        inside = (m["N_opt_empirical"] >= m["lower"]) & (m["N_opt_empirical"] <= m["upper"])
-        nrow.append({"sweep": r["name"], "held-out budgets": len(m),
-                     "90% coverage": f"{inside.mean():.2f}",
-                     "empirical below / above": f"{(m['N_opt_empirical'] < m['lower']).mean():.2f}"
-                                                f" / {(m['N_opt_empirical'] > m['upper']).mean():.2f}",
-                     "median |log10 ratio|": f"{np.median(np.abs(np.log10(m['N_opt'] / m['N_opt_empirical']))):.3f}",
-                     "median interval width (log10)": f"{np.median(np.log10(m['upper'] / m['lower'])):.3f}"})
-    out.append(markdown(pd.DataFrame(nrow).fillna("")) if nrow else "(no iso-FLOP sweep)")
+            "Iso-FLOP sweeps (Gemstones has no iso-FLOP budgets: its runs form one compute "
+            "cluster; the other sweeps have none): each budget with at least 5 runs gets an "
+            "empirical N_opt (vertex of a parabola of log-loss in log N, kept when inside its "
+            "runs). The fit on the lower 65% gives N_opt's 90% interval at each held-out "
+            "budget: the plain posterior interval (`optimal_allocation(..., "
+            "extrapolation=\"none\")`), and with the allocation discrepancy of "
+            "`bayes_scaling.models.allocation_discrepancy` learnt leave-one-sweep-out from the "
+            "other sweeps' vertices (field prior), alone or updated by the sweep's own vertices "
+            "inside its fitted range. `no drift` rows fix the drift per decade at 0. Metrics in "
+            "log10 N: coverage of the 90% interval, share of vertices below/above it, median "
+            "|log10(median N_opt / vertex)|, median width, and the interval score (width + 20 x "
+            "miss, mean over budgets; lower is better).", ""]
+    if nopt_table is None or not len(nopt_table):
+        out.append("(no iso-FLOP sweep)")
+    else:
+        fmt = nopt_table.copy()
+        fmt["note"] = fmt["note"].fillna("") if "note" in fmt else ""
+        for c in ("cov90", "below", "above"):
+            fmt[c] = fmt[c].map(lambda v: "" if not np.isfinite(v) else f"{v:.2f}")
+        for c in ("abs_log10", "width", "interval_score"):
+            fmt[c] = fmt[c].map(lambda v: "" if not np.isfinite(v) else f"{v:.3f}")
+        scored = nopt_table.dropna(subset=["cov90"])
+        agg = [{"method": row, "sweeps": int((scored["row"] == row).sum()),
+                "held-out budgets": int(scored.loc[scored["row"] == row, "budgets"].sum()),
+                "mean 90% cov.": f"{scored.loc[scored['row'] == row, 'cov90'].mean():.2f}",
+                "min 90% cov.": f"{scored.loc[scored['row'] == row, 'cov90'].min():.2f}",
+                "below / above": f"{scored.loc[scored['row'] == row, 'below'].mean():.2f} / "
+                                 f"{scored.loc[scored['row'] == row, 'above'].mean():.2f}",
+                "median abs log10 ratio": f"{scored.loc[scored['row'] == row, 'abs_log10'].mean():.3f}",
+                "median width (log10)": f"{scored.loc[scored['row'] == row, 'width'].mean():.3f}",
+                "interval score": f"{scored.loc[scored['row'] == row, 'interval_score'].mean():.3f}"}
+               for row in NOPT_ROWS]
+        out += ["Averages over sweeps (each sweep weighs the same):", "",
+                markdown(pd.DataFrame(agg)), ""]
+        means = scored.groupby("row")["interval_score"].mean()
+        best = means.drop(NOPT_ROWS[0]).idxmin()
+        shipped = {"field prior": NOPT_ROWS[1], "field + own": NOPT_ROWS[2]}[ad.DEFAULT_VARIANT]
+        out += [f"Best interval score among the discrepancy variants: {best} "
+                f"({means[best]:.3f}; plain {means[NOPT_ROWS[0]]:.3f}). The shipped default of "
+                f"`optimal_allocation(..., extrapolation=\"field\")` is: {shipped}"
+                f"{'' if shipped == best else ' (not the best here: see the module docstring)'}. "
+                f"A fit without in-range iso-FLOP minima gets the field prior alone (its "
+                f"`band` column says so).", "", "Per sweep:", "",
+                markdown(fmt.rename(columns={"row": "method", "cov90": "90% cov.",
+                                             "abs_log10": "median abs log10 ratio",
+                                             "width": "median width (log10)",
+                                             "interval_score": "interval score"})), ""]
+        rows = []
+        for name, p in nopt_priors.items():
+            q = {k: np.quantile(getattr(p, k), [0.05, 0.5, 0.95]) for k in
+                 ("m", "s_nu", "sigma", "tau", "g")}
+            rows.append({"left out": name, **{k: "/".join(f"{x:+.3f}" for x in v)
+                                             for k, v in q.items()},
+                         "divergences": p.provenance["divergences"]})
+        out += ["Allocation field prior, leave-one-sweep-out fits: 5/50/95% posterior "
+                "quantiles of the offset mean `m` and SD `s_nu` (ln N), vertex scatter "
+                "`sigma`, its growth per decade `tau` and the drift per decade `g`.", "",
+                markdown(pd.DataFrame(rows)), ""]
     out += ["", "## Field prior (leave-one-sweep-out fits)", "",
             "Posterior medians of the population: drift mean `m` and SD `s_mu` (log-loss per "
             "decade of compute beyond the fitted runs), scale `exp(ell)` and log-SD `s_tau`, "
@@ -427,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--refit", action="store_true")
     parser.add_argument("--write-prior", action="store_true")
+    parser.add_argument("--write-allocation-prior", action="store_true",
+                        help="also write bayes_scaling/data/field_allocation.json")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "EXTRAPOLATION.md"))
     args = parser.parse_args(argv)
     if not shared_data_available():
@@ -444,8 +553,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{sweep.name}: {results[-1]['seconds']:.0f} s", file=sys.stderr)
         cache.write_bytes(pickle.dumps(results))
     table, priors = stage2(results, args.seed)
+    nopt = nopt_stage(args.seed, refit=args.refit)
+    nopt_table, nopt_priors = nopt_stage2(nopt, args.seed)
     Path(args.output).write_text(report(results, table, priors, args,
-                                        time.perf_counter() - start))
+                                        time.perf_counter() - start, nopt_table, nopt_priors))
+    if args.write_allocation_prior:
+        prior = allocation_field.fit_allocation_prior(
+            {k: v["residuals"] for k, v in nopt.items()}, seed=args.seed,
+            provenance={**field.protocol_provenance(NUTS, args.seed),
+                        "script": "benchmarks/extrapolation.py --write-allocation-prior",
+                        "vertex_rule": "iso-FLOP budgets with >= 5 runs, parabola vertex of log "
+                                    "loss in log N inside the budget's runs"})
+        print(f"wrote {allocation_field.write_allocation_prior(prior)}", file=sys.stderr)
     if args.write_prior:
         prior = field.fit_field_prior({r["name"]: r["errors"] for r in results},
                                       seed=args.seed,
