@@ -448,15 +448,18 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
                                            f"({ref['interval_score'].mean():.4f})"})
     out.append(markdown(pd.DataFrame(crow)) if crow else "(not run)")
     out += ["", "## N_opt backtest against held-out iso-FLOP minima", "",
-            "Iso-FLOP sweeps (Gemstones has no iso-FLOP budgets: its runs form one compute "
-            "cluster; the other sweeps have none): each budget with at least 5 runs gets an "
+            "Iso-FLOP sweeps (Marin, Porian; Chinchilla's digitised runs have no budget "
+            "column and no C cluster within a factor 2, so no vertex; Gemstones and the other "
+            "sweeps are not laid out on iso-FLOP budgets): each budget with at least 5 runs gets an "
             "empirical N_opt (vertex of a parabola of log-loss in log N, kept when inside its "
             "runs). The fit on the lower 65% gives N_opt's 90% interval at each held-out "
             "budget: the plain posterior interval (`optimal_allocation(..., "
             "extrapolation=\"none\")`), and with the allocation discrepancy of "
             "`bayes_scaling.models.allocation_discrepancy` learnt leave-one-sweep-out from the "
             "other sweeps' vertices (field prior), alone or updated by the sweep's own vertices "
-            "inside its fitted range. `no drift` rows fix the drift per decade at 0. Metrics in "
+            "inside its fitted range. `no drift` rows fix the drift per decade at 0 (the drift is "
+            "held at its value at the farthest held-out distance of the field, 1.2 decades; "
+            "every scored budget here is within it). Metrics in "
             "log10 N: coverage of the 90% interval, share of vertices below/above it, median "
             "|log10(median N_opt / vertex)|, median width, and the interval score (width + 20 x "
             "miss, mean over budgets; lower is better).", ""]

@@ -53,6 +53,17 @@ def test_discrepancy_is_zero_inside_and_moves_along_the_iso_flop_line():
     np.testing.assert_array_equal(out["N_opt"][:, 0], n[:, 0])
 
 
+def test_drift_is_held_beyond_the_reach_of_the_field():
+    """Property of every draw (sigma = tau = 0): the shift is nu + g min(d, reach)."""
+    prior = ad.AllocationFieldPrior(m=np.full(5, 0.1), s_nu=np.zeros(5), sigma=np.zeros(5),
+                                    tau=np.zeros(5), g=np.full(5, 0.2), reach=1.2)
+    delta = ad.AllocationDiscrepancy.from_field(prior, num=50, seed=0).draws(
+        np.array([0.0, 0.6, 1.2, 5.0]), 40, seed=1)
+    np.testing.assert_allclose(delta, np.broadcast_to([0.0, 0.22, 0.34, 0.34], (40, 4)))
+    again = ad.AllocationFieldPrior.from_json(prior.to_json())
+    assert again.reach == 1.2 and np.all(again.g == 0.2)
+
+
 def test_isoflop_vertices_recover_the_optimum_of_a_correct_law():
     """Noise-free runs of the true law: the parabola vertex sits within 1% of N_opt
     (measured 0.1-0.5% for 3-300 tokens per parameter); budgets with < 5 runs are dropped;

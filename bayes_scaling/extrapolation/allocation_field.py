@@ -13,6 +13,9 @@ beyond it):
     nu_s = m + s_nu z_s,        z_s ~ Normal(0, 1)
     r_si ~ Normal(nu_s + g d_si, sd_si^2 + sigma^2 + (tau d_si)^2)
 
+The prior's ``reach`` is the largest ``d_si`` in the data: predictions hold the drift
+there beyond it.
+
 with ``r_si`` the vertex's ``ln N`` minus the fit's median ``ln N_opt`` at that
 budget and ``sd_si`` the posterior SD of that ``ln N_opt``. Priors are weakly
 informative on the scale of ln N (0.5 is a factor 1.6 in N).
@@ -139,8 +142,9 @@ def fit_allocation_prior(residuals: Mapping[str, pd.DataFrame], *, exclude: str 
                      "nu_s ~ Normal(m, s_nu^2)" + ("" if drift else ", g = 0"),
             **(dict(provenance) if provenance else {})}
     g = s["g"] if drift else np.zeros_like(s["m"])
+    reach = float(table.loc[table["weight"] > 0, "d"].max())  # the drift's measured reach
     return AllocationFieldPrior(m=s["m"], s_nu=s["s_nu"], sigma=s["sigma"], tau=s["tau"], g=g,
-                                provenance=info)
+                                reach=reach if reach > 0 else float("inf"), provenance=info)
 
 
 def write_allocation_prior(prior: AllocationFieldPrior, path: Any = None) -> str:

@@ -16,8 +16,8 @@ run (:math:`d = 0` inside the data),
 
 .. math::
 
-    \ln N_{\mathrm{opt,obs}}(C) = \ln N_{\mathrm{opt,law}}(C) + \nu_s + g\, d
-        + \varepsilon, \qquad
+    \ln N_{\mathrm{opt,obs}}(C) = \ln N_{\mathrm{opt,law}}(C) + \nu_s
+        + g \min(d, d_{\max}) + \varepsilon, \qquad
     \varepsilon \sim \mathrm{Normal}\bigl(0,\ \sigma^2 + (\tau d)^2\bigr),
 
     \nu_s \sim \mathrm{Normal}(m, s_\nu^2),
@@ -25,8 +25,11 @@ run (:math:`d = 0` inside the data),
 with :math:`\nu_s` the sweep's offset between the law's optimum and its iso-FLOP
 vertices, :math:`\sigma` the scatter of single vertices (including the error of a
 parabola vertex fitted to a handful of runs), :math:`g` a drift per decade
-beyond the data shared by the field and :math:`\tau` the growth of the scatter
-per decade. ``D_opt`` and ``tokens_per_param`` follow through
+beyond the data shared by the field, applied up to the largest distance
+:math:`d_{\max}` at which the field measured it (1.2 decades) and held there
+further out (a linear drift extrapolated over many decades would move
+:math:`N_{\mathrm{opt}}` by factors the data cannot support), and :math:`\tau`
+the growth of the scatter per decade, which keeps growing. ``D_opt`` and ``tokens_per_param`` follow through
 :math:`C = k N D` (:math:`\ln D_{\mathrm{opt}}` moves by :math:`-\delta`, the
 ratio by :math:`-2\delta`); ``loss_opt`` is left as the law's loss at its own
 optimum (the loss is flat along the iso-FLOP line near its minimum, so the vertex
@@ -53,7 +56,9 @@ posterior error (treated as independent); the field is five sweeps from two labs
 (the three Marin mixes and the two Porian sets: Chinchilla's and Gemstones' runs
 are not laid out on iso-FLOP budgets), so sweeps of one lab inform each other in
 the leave-one-sweep-out backtest; the drift ``g`` is learnt from budgets 0.3-1.2
-decades beyond the data and extrapolated linearly further. Without a ``budget``
+decades beyond the data and held at its value at 1.2 decades further out, while
+the scatter keeps growing: a choice, not a measurement (the field has no vertex
+farther out). Without a ``budget``
 column (a fitted ``RunsTable`` keeps none) budgets are found by
 clustering ``C``, which merges budgets less than a factor 1.3 apart. On *simulated*
 runs from an exactly correct law the law's optimum is the truth and the field
@@ -75,7 +80,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ALLOCATION_PRIOR_FILE", "AllocationDiscrepancy", "AllocationFieldPrior",
-           "isoflop_vertices", "load_allocation_prior", "shift_allocation",
+           "isoflop_vertices", "load_allocation_prior", "own_discrepancy", "shift_allocation",
            "update_with_vertices", "vertex_residuals", "with_allocation_discrepancy"]
 
 #: Package data file of the allocation field prior (written by
@@ -100,6 +105,9 @@ class AllocationFieldPrior:
         Growth of that scatter per decade of compute beyond the data (ln N per decade).
     g : numpy.ndarray
         Drift of ``ln N`` per decade beyond the data (zeros: no drift).
+    reach : float
+        Largest distance (decades) of a held-out vertex in the meta-analysis: the
+        drift is applied up to it and held there further out (not extrapolated).
     provenance : dict
         Sweeps, protocol, sampler settings and date of the meta-analysis.
     """
@@ -109,6 +117,7 @@ class AllocationFieldPrior:
     sigma: np.ndarray
     tau: np.ndarray
     g: np.ndarray | None = None
+    reach: float = float("inf")
     provenance: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -124,13 +133,14 @@ class AllocationFieldPrior:
                 "sigma": self.sigma[k], "tau": self.tau[k], "g": self.g[k]}
 
     def to_json(self) -> dict[str, Any]:
-        return {"provenance": self.provenance,
+        return {"provenance": self.provenance, "reach": self.reach,
                 "draws": {k: np.round(getattr(self, k), 5).tolist() for k in _HYPER}}
 
     @classmethod
     def from_json(cls, content: dict[str, Any]) -> AllocationFieldPrior:
         d = content["draws"]
         return cls(**{k: np.asarray(d[k], dtype=np.float64) for k in _HYPER if k in d},
+                   reach=float(content.get("reach", float("inf"))),
                    provenance=content.get("provenance", {}))
 
 
@@ -158,6 +168,8 @@ class AllocationDiscrepancy:
         Why the sweep's own vertices were not used, if they were not.
     ess : float
         Effective sample size of the importance update.
+    reach : float
+        The drift ``g d`` is applied as ``g min(d, reach)`` (see :class:`AllocationFieldPrior`).
     """
 
     nu: np.ndarray
@@ -167,6 +179,7 @@ class AllocationDiscrepancy:
     note: str = ""
     ess: float = float("nan")
     g: np.ndarray | None = None
+    reach: float = float("inf")
 
     def __post_init__(self) -> None:
         if self.g is None:
@@ -178,8 +191,10 @@ class AllocationDiscrepancy:
         k = rng.integers(0, len(self.nu), num)
         d = np.asarray(d, dtype=np.float64)[None, :]
         scale = np.sqrt(self.sigma[k, None] ** 2 + (self.tau[k, None] * d) ** 2)
-        delta = (self.nu[k, None] + self.g[k, None] * d
-                 + scale * rng.standard_normal((num, d.shape[1])))
+        # One deviation per draw shared by every budget: a sweep's miss is persistent (and
+        # a frontier drawn over many budgets stays smooth); marginals are unchanged.
+        delta = (self.nu[k, None] + self.g[k, None] * np.minimum(d, self.reach)
+                 + scale * rng.standard_normal((num, 1)))
         return np.where(d > 0, delta, 0.0)
 
     @classmethod
@@ -188,7 +203,7 @@ class AllocationDiscrepancy:
         prior = load_allocation_prior() if prior is None else prior
         s = prior.sample(num, seed)
         return cls(nu=s["nu"], sigma=s["sigma"], tau=s["tau"], g=s["g"], source="field prior",
-                   note=note, ess=float(num))
+                   note=note, ess=float(num), reach=prior.reach)
 
 
 def isoflop_vertices(frame: pd.DataFrame, *, rtol: float = 0.3,
@@ -265,6 +280,7 @@ def update_with_vertices(prior: AllocationFieldPrior, residuals: pd.DataFrame, *
     rng = np.random.default_rng(seed)
     k = rng.integers(0, len(prior.m), 4 * num)
     m, s_nu, sigma, tau, g = (getattr(prior, n)[k] for n in _HYPER)
+    s_nu = np.maximum(s_nu, 1e-9)  # a point-mass offset prior stays finite
     r, sd = (residuals[c].to_numpy(np.float64)[None, :] for c in ("r", "sd"))
     var = sd ** 2 + sigma[:, None] ** 2
     precision = 1.0 / s_nu ** 2 + np.sum(1.0 / var, axis=1)
@@ -282,7 +298,8 @@ def update_with_vertices(prior: AllocationFieldPrior, residuals: pd.DataFrame, *
     note = "" if ess >= 100 else (f"importance update has an effective sample size of "
                                   f"{ess:.0f}: the sweep's vertices disagree with the field prior")
     return AllocationDiscrepancy(nu=nu, sigma=sigma[pick], tau=tau[pick], g=g[pick],
-                                 source="field prior + own iso-FLOP minima", note=note, ess=ess)
+                                 source="field prior + own iso-FLOP minima", note=note, ess=ess,
+                                 reach=prior.reach)
 
 
 def shift_allocation(draws: dict[str, np.ndarray], delta: np.ndarray) -> dict[str, np.ndarray]:
@@ -330,7 +347,8 @@ def with_allocation_discrepancy(fit: Any, compute: np.ndarray, draws: dict[str, 
     interval) or an :class:`AllocationDiscrepancy`.
     """
     reach = float(np.max(fit.runs.C))
-    beyond = np.maximum(np.log10(np.asarray(compute, dtype=np.float64) / reach), 0.0)
+    beyond = np.log10(np.asarray(compute, dtype=np.float64) / reach)
+    beyond = np.where(beyond > 1e-9, beyond, 0.0)  # a budget of the runs, to rounding: inside
     if isinstance(extrapolation, str):
         choice = DEFAULT_VARIANT if extrapolation == "field" else extrapolation
         if choice == "none":
