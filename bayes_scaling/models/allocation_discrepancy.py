@@ -169,7 +169,7 @@ class AllocationDiscrepancy:
     ess : float
         Effective sample size of the importance update.
     reach : float
-        The drift ``g d`` is applied as ``g min(d, reach)`` (see :class:`AllocationFieldPrior`).
+        The drift ``g d`` is applied as ``g min(d, reach)`` (see ``AllocationFieldPrior``).
     """
 
     nu: np.ndarray
