@@ -320,9 +320,11 @@ def _sections(inputs: ReportInputs, raw: pd.DataFrame, kept: pd.DataFrame,
     if {"N", "D"} <= set(result.law.inputs):
         allocation = result.optimal_allocation(C=budgets)
         alloc_parts.append(_table_html(allocation, index=False,
-                                       caption="compute-optimal allocation (column band: "
-                                               "beyond the fitted runs the N_opt interval "
-                                               "includes the field's allocation discrepancy)"))
+                                       caption="compute-optimal allocation"))
+        alloc_parts.append(_paragraph("Column band: beyond the largest fitted run the N_opt "
+                                      "interval includes the allocation discrepancy learnt "
+                                      "from the field's iso-FLOP sweeps (D_opt and tokens per "
+                                      "parameter follow; loss_opt is the law's)."))
         lo = min(float(runs["C"].min()), float(budgets.min())) / 10.0
         hi = max(float(runs["C"].max()), float(budgets.max())) * 10.0
         alloc_parts.append(_figure_html(plot_frontier(result, C_range=(lo, hi)), "frontier"))
