@@ -309,7 +309,8 @@ def pct(x: float) -> str:
 
 
 def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds: float,
-           nopt_table: pd.DataFrame | None = None, nopt_priors: dict | None = None) -> str:
+           nopt_table: pd.DataFrame | None = None, nopt_priors: dict | None = None,
+           nopt: dict | None = None) -> str:
     out = ["# Extrapolation backtest: honest bands beyond the data", ""]
     out.append(f"`python benchmarks/extrapolation.py` on {datetime.date.today()}, "
                f"{platform.machine()}, {os.cpu_count()} CPU cores; NUTS {NUTS['chains']} chains "
@@ -447,22 +448,28 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
                          "interval score": f"{sub['interval_score'].mean():.4f} "
                                            f"({ref['interval_score'].mean():.4f})"})
     out.append(markdown(pd.DataFrame(crow)) if crow else "(not run)")
+    reach = max((p.reach for p in (nopt_priors or {}).values()), default=float("nan"))
+    scored_d = max((float(v["residuals"]["d"].max()) for v in (nopt or {}).values()
+                    if len(v["residuals"])), default=float("nan"))
     out += ["", "## N_opt backtest against held-out iso-FLOP minima", "",
-            "Iso-FLOP sweeps (Marin, Porian; Chinchilla's digitised runs have no budget "
-            "column and no C cluster within a factor 2, so no vertex; Gemstones and the other "
-            "sweeps are not laid out on iso-FLOP budgets): each budget with at least 5 runs gets an "
-            "empirical N_opt (vertex of a parabola of log-loss in log N, kept when inside its "
-            "runs). The fit on the lower 65% gives N_opt's 90% interval at each held-out "
-            "budget: the plain posterior interval (`optimal_allocation(..., "
-            "extrapolation=\"none\")`), and with the allocation discrepancy of "
-            "`bayes_scaling.models.allocation_discrepancy` learnt leave-one-sweep-out from the "
-            "other sweeps' vertices (field prior), alone or updated by the sweep's own vertices "
-            "inside its fitted range. `no drift` rows fix the drift per decade at 0 (the drift is "
-            "held at its value at the farthest held-out distance of the field, 1.2 decades; "
-            "every scored budget here is within it). Metrics in "
-            "log10 N: coverage of the 90% interval, share of vertices below/above it, median "
-            "|log10(median N_opt / vertex)|, median width, and the interval score (width + 20 x "
-            "miss, mean over budgets; lower is better).", ""]
+            "Iso-FLOP sweeps: "
+            + ", ".join(n for n, v in (nopt or {}).items() if len(v["residuals"]))
+            + " (no vertex: " + ", ".join(n for n, v in (nopt or {}).items()
+                                          if not len(v["residuals"]))
+            + "; the other sweeps are not laid out on iso-FLOP budgets). Each budget with at "
+            f"least {ad.MIN_VERTEX_RUNS} runs gets an empirical N_opt (vertex of a parabola of "
+            "log-loss in log N, kept when inside its runs). The fit on the lower part of the "
+            "range (the protocol above) gives N_opt's interval at each held-out budget: the "
+            "plain posterior interval (`optimal_allocation(..., extrapolation=\"none\")`), and "
+            "with the allocation discrepancy of `bayes_scaling.models.allocation_discrepancy` "
+            "learnt leave-one-sweep-out from the other sweeps' vertices (field prior), alone or "
+            "updated by the sweep's own vertices inside its fitted range. `no drift` rows fix "
+            f"the drift per decade at zero (the drift is held at its value at the farthest "
+            f"held-out distance of the field, {reach:.2f} decades; the farthest scored budget "
+            f"is at {scored_d:.2f}). Metrics in log10 N for the central interval of mass "
+            f"{LEVELS[-1]}: coverage, share of vertices below/above it, median |log10(median "
+            "N_opt / vertex)|, median width, and the interval score (width + 2/alpha x miss, "
+            "mean over budgets; lower is better).", ""]
     if nopt_table is None or not len(nopt_table):
         out.append("(no iso-FLOP sweep)")
     else:
@@ -559,7 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     nopt = nopt_stage(args.seed, refit=args.refit)
     nopt_table, nopt_priors = nopt_stage2(nopt, args.seed)
     Path(args.output).write_text(report(results, table, priors, args,
-                                        time.perf_counter() - start, nopt_table, nopt_priors))
+                                        time.perf_counter() - start, nopt_table, nopt_priors,
+                                        nopt))
     if args.write_allocation_prior:
         prior = allocation_field.fit_allocation_prior(
             {k: v["residuals"] for k, v in nopt.items()}, seed=args.seed,
