@@ -31,15 +31,15 @@ import time
 import warnings
 from pathlib import Path
 
+import nopt_backtest  # benchmarks/nopt_backtest.py (it imports bayes_scaling first)
 import numpy as np
 import pandas as pd
 
 import bayes_scaling  # noqa: F401  (before JAX starts: host devices)
 from bayes_scaling.baselines.approach3 import fit_approach3
 from bayes_scaling.data.datasets import shared_data_available
-from bayes_scaling.extrapolation import allocation_field, calibrate_extrapolation, field
+from bayes_scaling.extrapolation import calibrate_extrapolation, field
 from bayes_scaling.extrapolation import discrepancy as dsc
-from bayes_scaling.models import allocation_discrepancy as ad
 from bayes_scaling.models.allocation_discrepancy import isoflop_vertices
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,84 +59,6 @@ def _log_law(theta: dict, n: np.ndarray, d: np.ndarray) -> np.ndarray:
 def isoflop_minima(test: pd.DataFrame) -> pd.DataFrame:
     """Empirical N_opt of each held-out budget: vertex of a parabola in log N (>= 5 runs)."""
     return isoflop_vertices(test).rename(columns={"N_vertex": "N_opt_empirical"})
-
-
-def nopt_stage(seed: int, refit: bool = False) -> dict:
-    """Fits of every iso-FLOP sweep on its lower 65%: vertex residuals and N_opt draws.
-
-    Cached next to stage 1 (``bayes_scaling_extrapolation_nopt_s{seed}.pkl``).
-    """
-    cache = Path(tempfile.gettempdir()) / f"bayes_scaling_extrapolation_nopt_s{seed}.pkl"
-    if cache.exists() and not refit:
-        return pickle.loads(cache.read_bytes())
-    from bayes_scaling import fit as fit_law
-
-    out = {}
-    for sweep in field.field_sweeps():
-        if not sweep.isoflop:
-            continue
-        train, test, _ = field.split_sweep(sweep.runs)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fitted = fit_law(train[["N", "D", "C", "loss"]], law=sweep.law, seed=seed,
-                             warn=False, **NUTS)
-        res = allocation_field.sweep_vertex_residuals(fitted, train, test)
-        held = res[res["held_out"]]
-        log_n = np.log(fitted.allocation_draws(held["C"].to_numpy(np.float64))["N_opt"]) \
-            if len(held) else np.zeros((0, 0))
-        out[sweep.name] = {"residuals": res, "log_n": log_n}
-        print(f"{sweep.name}: {len(res)} vertices ({len(held)} held out)", file=sys.stderr)
-    cache.write_bytes(pickle.dumps(out))
-    return out
-
-
-NOPT_ROWS = ("plain posterior interval", "field prior", "field prior + own in-range minima",
-             "no drift: field prior", "no drift: field prior + own in-range minima")
-
-
-def nopt_score(log_vertex: np.ndarray, draws: np.ndarray) -> dict:
-    """Coverage, below/above, median |log10 ratio| and interval score (90%, log10 N)."""
-    lo, mid, hi = np.quantile(draws, [0.05, 0.5, 0.95], axis=0) / np.log(10)
-    v = log_vertex / np.log(10)
-    miss = np.maximum(lo - v, 0) + np.maximum(v - hi, 0)
-    return {"cov90": float(np.mean((v >= lo) & (v <= hi))), "below": float(np.mean(v < lo)),
-            "above": float(np.mean(v > hi)), "abs_log10": float(np.median(np.abs(mid - v))),
-            "width": float(np.median(hi - lo)),
-            "interval_score": float(np.mean((hi - lo) + 20.0 * miss))}
-
-
-def nopt_stage2(nopt: dict, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Leave-one-sweep-out N_opt backtest: plain, field prior, field prior + own minima."""
-    residuals = {k: v["residuals"] for k, v in nopt.items()}
-    rows, priors = [], {}
-    for name, v in nopt.items():
-        res = v["residuals"]
-        held, own = res[res["held_out"]], res[~res["held_out"]]
-        if not len(held):
-            rows.append({"sweep": name, "row": NOPT_ROWS[0], "budgets": 0, "in-range minima":
-                         len(own)})
-            continue
-        prior = allocation_field.fit_allocation_prior(residuals, exclude=name, seed=seed)
-        flat = allocation_field.fit_allocation_prior(residuals, exclude=name, seed=seed,
-                                                     drift=False)
-        priors[name] = prior
-        log_v, d = np.log(held["N_vertex"].to_numpy(np.float64)), held["d"].to_numpy()
-        base = v["log_n"]
-        variants = {NOPT_ROWS[0]: None,
-                    NOPT_ROWS[1]: ad.AllocationDiscrepancy.from_field(prior, seed=seed),
-                    NOPT_ROWS[2]: ad.update_with_vertices(prior, own, seed=seed) if len(own)
-                    else ad.AllocationDiscrepancy.from_field(prior, seed=seed,
-                                                             note="no in-range minima"),
-                    NOPT_ROWS[3]: ad.AllocationDiscrepancy.from_field(flat, seed=seed),
-                    NOPT_ROWS[4]: ad.update_with_vertices(flat, own, seed=seed) if len(own)
-                    else ad.AllocationDiscrepancy.from_field(flat, seed=seed,
-                                                             note="no in-range minima")}
-        for label, disc in variants.items():
-            draws = base if disc is None else base + disc.draws(d, base.shape[0], seed + 3)
-            rows.append({"sweep": name, "row": label, "budgets": len(held),
-                         "in-range minima": len(own), **nopt_score(log_v, draws),
-                         "note": "" if disc is None else disc.note})
-    return pd.DataFrame(rows), priors
 
 
 SCALE_ONLY = "model choice: scale only (no drift), field prior"
@@ -448,74 +370,7 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
                          "interval score": f"{sub['interval_score'].mean():.4f} "
                                            f"({ref['interval_score'].mean():.4f})"})
     out.append(markdown(pd.DataFrame(crow)) if crow else "(not run)")
-    reach = max((p.reach for p in (nopt_priors or {}).values()), default=float("nan"))
-    scored_d = max((float(v["residuals"]["d"].max()) for v in (nopt or {}).values()
-                    if len(v["residuals"])), default=float("nan"))
-    out += ["", "## N_opt backtest against held-out iso-FLOP minima", "",
-            "Iso-FLOP sweeps: "
-            + ", ".join(n for n, v in (nopt or {}).items() if len(v["residuals"]))
-            + " (no vertex: " + ", ".join(n for n, v in (nopt or {}).items()
-                                          if not len(v["residuals"]))
-            + "; the other sweeps are not laid out on iso-FLOP budgets). Each budget with at "
-            f"least {ad.MIN_VERTEX_RUNS} runs gets an empirical N_opt (vertex of a parabola of "
-            "log-loss in log N, kept when inside its runs). The fit on the lower part of the "
-            "range (the protocol above) gives N_opt's interval at each held-out budget: the "
-            "plain posterior interval (`optimal_allocation(..., extrapolation=\"none\")`), and "
-            "with the allocation discrepancy of `bayes_scaling.models.allocation_discrepancy` "
-            "learnt leave-one-sweep-out from the other sweeps' vertices (field prior), alone or "
-            "updated by the sweep's own vertices inside its fitted range. `no drift` rows fix "
-            f"the drift per decade at zero (the drift is held at its value at the farthest "
-            f"held-out distance of the field, {reach:.2f} decades; the farthest scored budget "
-            f"is at {scored_d:.2f}). Metrics in log10 N for the central interval of mass "
-            f"{LEVELS[-1]}: coverage, share of vertices below/above it, median |log10(median "
-            "N_opt / vertex)|, median width, and the interval score (width + 2/alpha x miss, "
-            "mean over budgets; lower is better).", ""]
-    if nopt_table is None or not len(nopt_table):
-        out.append("(no iso-FLOP sweep)")
-    else:
-        fmt = nopt_table.copy()
-        fmt["note"] = fmt["note"].fillna("") if "note" in fmt else ""
-        for c in ("cov90", "below", "above"):
-            fmt[c] = fmt[c].map(lambda v: "" if not np.isfinite(v) else f"{v:.2f}")
-        for c in ("abs_log10", "width", "interval_score"):
-            fmt[c] = fmt[c].map(lambda v: "" if not np.isfinite(v) else f"{v:.3f}")
-        scored = nopt_table.dropna(subset=["cov90"])
-        agg = [{"method": row, "sweeps": int((scored["row"] == row).sum()),
-                "held-out budgets": int(scored.loc[scored["row"] == row, "budgets"].sum()),
-                "mean 90% cov.": f"{scored.loc[scored['row'] == row, 'cov90'].mean():.2f}",
-                "min 90% cov.": f"{scored.loc[scored['row'] == row, 'cov90'].min():.2f}",
-                "below / above": f"{scored.loc[scored['row'] == row, 'below'].mean():.2f} / "
-                                 f"{scored.loc[scored['row'] == row, 'above'].mean():.2f}",
-                "median abs log10 ratio": f"{scored.loc[scored['row'] == row, 'abs_log10'].mean():.3f}",
-                "median width (log10)": f"{scored.loc[scored['row'] == row, 'width'].mean():.3f}",
-                "interval score": f"{scored.loc[scored['row'] == row, 'interval_score'].mean():.3f}"}
-               for row in NOPT_ROWS]
-        out += ["Averages over sweeps (each sweep weighs the same):", "",
-                markdown(pd.DataFrame(agg)), ""]
-        means = scored.groupby("row")["interval_score"].mean()
-        best = means.drop(NOPT_ROWS[0]).idxmin()
-        shipped = {"field prior": NOPT_ROWS[1], "field + own": NOPT_ROWS[2]}[ad.DEFAULT_VARIANT]
-        out += [f"Best interval score among the discrepancy variants: {best} "
-                f"({means[best]:.3f}; plain {means[NOPT_ROWS[0]]:.3f}). The shipped default of "
-                f"`optimal_allocation(..., extrapolation=\"field\")` is: {shipped}"
-                f"{'' if shipped == best else ' (not the best here: see the module docstring)'}. "
-                f"A fit without in-range iso-FLOP minima gets the field prior alone (its "
-                f"`band` column says so).", "", "Per sweep:", "",
-                markdown(fmt.rename(columns={"row": "method", "cov90": "90% cov.",
-                                             "abs_log10": "median abs log10 ratio",
-                                             "width": "median width (log10)",
-                                             "interval_score": "interval score"})), ""]
-        rows = []
-        for name, p in nopt_priors.items():
-            q = {k: np.quantile(getattr(p, k), [0.05, 0.5, 0.95]) for k in
-                 ("m", "s_nu", "sigma", "tau", "g")}
-            rows.append({"left out": name, **{k: "/".join(f"{x:+.3f}" for x in v)
-                                             for k, v in q.items()},
-                         "divergences": p.provenance["divergences"]})
-        out += ["Allocation field prior, leave-one-sweep-out fits: 5/50/95% posterior "
-                "quantiles of the offset mean `m` and SD `s_nu` (ln N), vertex scatter "
-                "`sigma`, its growth per decade `tau` and the drift per decade `g`.", "",
-                markdown(pd.DataFrame(rows)), ""]
+    out += nopt_backtest.section(nopt, nopt_table, nopt_priors, LEVELS[-1], markdown)
     out += ["", "## Field prior (leave-one-sweep-out fits)", "",
             "Posterior medians of the population: drift mean `m` and SD `s_mu` (log-loss per "
             "decade of compute beyond the fitted runs), scale `exp(ell)` and log-SD `s_tau`, "
@@ -563,24 +418,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{sweep.name}: {results[-1]['seconds']:.0f} s", file=sys.stderr)
         cache.write_bytes(pickle.dumps(results))
     table, priors = stage2(results, args.seed)
-    nopt = nopt_stage(args.seed, refit=args.refit)
-    nopt_table, nopt_priors = nopt_stage2(nopt, args.seed)
+    nopt = nopt_backtest.stage(args.seed, NUTS, refit=args.refit)
+    nopt_table, nopt_priors = nopt_backtest.stage2(nopt, args.seed)
     Path(args.output).write_text(report(results, table, priors, args,
                                         time.perf_counter() - start, nopt_table, nopt_priors,
                                         nopt))
     if args.write_allocation_prior:
-        prior = allocation_field.fit_allocation_prior(
-            {k: v["residuals"] for k, v in nopt.items()}, seed=args.seed,
-            provenance={**field.protocol_provenance(NUTS, args.seed),
-                        "script": "benchmarks/extrapolation.py --write-allocation-prior",
-                        "vertex_rule": "iso-FLOP budgets with >= 5 runs, parabola vertex of log "
-                                    "loss in log N inside the budget's runs"})
-        print(f"wrote {allocation_field.write_allocation_prior(prior)}", file=sys.stderr)
-    if args.write_prior:
-        prior = field.fit_field_prior({r["name"]: r["errors"] for r in results},
-                                      seed=args.seed,
-                                      provenance=field.protocol_provenance(NUTS, args.seed))
-        print(f"wrote {field.write_field_prior(prior)}", file=sys.stderr)
+        path = nopt_backtest.write_prior(nopt, args.seed, field.protocol_provenance(NUTS, args.seed))
+        print(f"wrote {path}", file=sys.stderr)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
