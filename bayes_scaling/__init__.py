@@ -75,6 +75,7 @@ from .laws import (  # noqa: E402
     Saturating,
     get_law,
 )
+from .models.allocation_discrepancy import AllocationDiscrepancy, load_allocation_prior  # noqa: E402
 from .models.discrepancy import Discrepancy, FieldPriorOnlyWarning, load_field_prior  # noqa: E402
 from .models.groups import GroupStructure  # noqa: E402
 from .models.predictive import PriorPredictive, prior_predictive  # noqa: E402
@@ -118,6 +119,7 @@ __all__ = [
     "compare_models", "Crossover", "compare_laws", "stacked_predict", "compare_conventions",
     "power_law_regime", "RegimeReport", "calibrate_extrapolation", "ExtrapolationCalibration",
     "PosteriorResults", "calibrate_discrepancy", "DiscrepancyCalibration", "Discrepancy", "load_field_prior",
+    "AllocationDiscrepancy", "load_allocation_prior",
     "run_sbc", "SBCResult", "suggest_runs", "interval_check", "RunPlan", "IntervalCheck",
     "epochs_worth", "optimal_allocation_constrained", "EpochsWorth",
     "inference_aware_allocation",

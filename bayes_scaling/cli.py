@@ -94,6 +94,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 def _cmd_allocate(args: argparse.Namespace) -> None:
     result = _load(args.fit_dir)
     _emit(result.optimal_allocation(C=args.C, level=args.level,
+                                    extrapolation="none" if args.plain_band else "field",
                                     **({"group": args.group} if args.group else {})),
           args.format)
 
@@ -165,6 +166,10 @@ def _parser() -> argparse.ArgumentParser:
                                 "(default: with it beyond the fitted runs; column 'band')")
         else:
             p.add_argument("--C", type=float, nargs="+", required=True)
+            p.add_argument("--plain-band", action="store_true",
+                           help="plain posterior interval of N_opt without the allocation "
+                                "discrepancy (default: with it beyond the fitted runs; "
+                                "column 'band')")
         p.add_argument("--level", type=float, default=None)
         p.add_argument("--group", help="group label, for fits of a table with a group column")
         p.add_argument("--format", choices=["table", "csv", "json"], default="table")

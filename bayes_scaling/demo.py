@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
                            ("tokens_per_param", "tokens/parameter"), ("loss_opt", "nats/token")):
             print(f"  {name:17s} {row[name]:.4g} [{row[name + '_lower']:.4g}, "
                   f"{row[name + '_upper']:.4g}] {unit}")
+        print(f"  (interval: {row['band']}; extrapolation='none' for the law's own optimum)")
         print("\nPredicted loss of a 70B model on 1.4T tokens:")
         print(result.predict(N=7e10, D=1.4e12).to_string(index=False))
     ax = plot_loss_vs_compute(result, C_max=1e25, targets=[1e24])

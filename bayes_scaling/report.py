@@ -233,7 +233,9 @@ def _diagnostics_html(numbers: dict[str, Any], messages: list[str], chains: int)
 def _predictions_html(result: Any, inputs: ReportInputs, budgets: np.ndarray) -> str:
     """Loss at the budgets (compute-optimal sizes), with the extrapolation term if asked."""
     if {"N", "D"} <= set(result.law.inputs):
-        alloc = result.optimal_allocation(C=budgets)
+        # The law's own optimum: the point where loss_opt is evaluated (the allocation
+        # discrepancy moves N_opt's interval, not the law's loss there).
+        alloc = result.optimal_allocation(C=budgets, extrapolation="none")
         sizes = {"N": alloc["N_opt"].to_numpy(), "D": alloc["D_opt"].to_numpy()}
         where = "at the posterior-median compute-optimal N and D of each budget"
     else:
@@ -319,6 +321,10 @@ def _sections(inputs: ReportInputs, raw: pd.DataFrame, kept: pd.DataFrame,
         allocation = result.optimal_allocation(C=budgets)
         alloc_parts.append(_table_html(allocation, index=False,
                                        caption="compute-optimal allocation"))
+        alloc_parts.append(_paragraph("Column band: beyond the largest fitted run the N_opt "
+                                      "interval includes the allocation discrepancy learnt "
+                                      "from the field's iso-FLOP sweeps (D_opt and tokens per "
+                                      "parameter follow; loss_opt is the law's)."))
         lo = min(float(runs["C"].min()), float(budgets.min())) / 10.0
         hi = max(float(runs["C"].max()), float(budgets.max())) * 10.0
         alloc_parts.append(_figure_html(plot_frontier(result, C_range=(lo, hi)), "frontier"))

@@ -7,11 +7,14 @@ only. Writes ``benchmarks/EXTRAPOLATION.md`` entirely from computed values.
 
 Usage::
 
-    nice -n 10 python benchmarks/extrapolation.py [--write-prior]
+    nice -n 10 python benchmarks/extrapolation.py [--write-prior] [--write-allocation-prior]
 
 ``--write-prior`` also writes the all-sweeps field prior into
-``bayes_scaling/data/field_discrepancy.json`` (same as ``tools/field_prior.py``).
-Stage 1 (the fits) is cached in ``$TMPDIR``; ``--refit`` ignores the cache.
+``bayes_scaling/data/field_discrepancy.json`` (same as ``tools/field_prior.py``);
+``--write-allocation-prior`` the all-sweeps allocation field prior into
+``bayes_scaling/data/field_allocation.json``.
+Stage 1 (the fits) and the N_opt stage are cached in ``$TMPDIR``; ``--refit`` ignores the
+caches.
 Needs ``../shared/data`` (or ``$BAYES_SCALING_DATA``).
 """
 
@@ -28,15 +31,16 @@ import time
 import warnings
 from pathlib import Path
 
+import nopt_backtest  # benchmarks/nopt_backtest.py (it imports bayes_scaling first)
 import numpy as np
 import pandas as pd
 
 import bayes_scaling  # noqa: F401  (before JAX starts: host devices)
-from bayes_scaling.baselines.approach2 import _cluster_budgets, _parabola_vertex
 from bayes_scaling.baselines.approach3 import fit_approach3
 from bayes_scaling.data.datasets import shared_data_available
 from bayes_scaling.extrapolation import calibrate_extrapolation, field
 from bayes_scaling.extrapolation import discrepancy as dsc
+from bayes_scaling.models.allocation_discrepancy import isoflop_vertices
 
 ROOT = Path(__file__).resolve().parent.parent
 NUTS = {"chains": 4, "draws": 500, "warmup": 500}
@@ -54,21 +58,7 @@ def _log_law(theta: dict, n: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def isoflop_minima(test: pd.DataFrame) -> pd.DataFrame:
     """Empirical N_opt of each held-out budget: vertex of a parabola in log N (>= 5 runs)."""
-    if "budget" in test.columns:
-        labels, centres = pd.factorize(test["budget"])[0], test["budget"].unique()
-    else:
-        labels, centres = _cluster_budgets(test["C"].to_numpy(np.float64), 0.3)
-    rows = []
-    for j, c in enumerate(centres):
-        sub = test[labels == j]
-        if len(sub) < 5:
-            continue
-        x, y = np.log(sub["N"].to_numpy()), np.log(sub["loss"].to_numpy())
-        vx, _, _, valid = _parabola_vertex(x, y, np.ones((1, len(x))))
-        if valid[0]:
-            rows.append({"C": float(c), "N_opt_empirical": float(np.exp(vx[0])),
-                         "runs": len(sub)})
-    return pd.DataFrame(rows, columns=["C", "N_opt_empirical", "runs"])
+    return isoflop_vertices(test).rename(columns={"N_vertex": "N_opt_empirical"})
 
 
 SCALE_ONLY = "model choice: scale only (no drift), field prior"
@@ -294,7 +284,9 @@ def pct(x: float) -> str:
     return "" if not np.isfinite(x) else f"{100 * x:.1f}%"
 
 
-def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds: float) -> str:
+def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds: float,
+           nopt_table: pd.DataFrame | None = None, nopt_priors: dict | None = None,
+           nopt: dict | None = None) -> str:
     out = ["# Extrapolation backtest: honest bands beyond the data", ""]
     out.append(f"`python benchmarks/extrapolation.py` on {datetime.date.today()}, "
                f"{platform.machine()}, {os.cpu_count()} CPU cores; NUTS {NUTS['chains']} chains "
@@ -446,27 +438,7 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
                          "interval score": f"{sub['interval_score'].mean():.4f} "
                                            f"({ref['interval_score'].mean():.4f})"})
     out.append(markdown(pd.DataFrame(crow)) if crow else "(not run)")
-    out += ["", "## N_opt backtest against held-out iso-FLOP minima", "",
-            "Iso-FLOP sweeps: each held-out budget with at least 5 runs gets an empirical "
-            "N_opt (vertex of a parabola of log-loss in log N, kept when inside its runs); the "
-            "fit on the smaller runs gives N_opt's 90% interval at that budget "
-            "(`optimal_allocation`, no discrepancy term).", ""]
-    nrow = []
-    for r in results:
-        m = r.get("n_opt")
-        if m is None:
-            continue
-        if not len(m):
-            nrow.append({"sweep": r["name"], "held-out budgets": 0})
-            continue
-        inside = (m["N_opt_empirical"] >= m["lower"]) & (m["N_opt_empirical"] <= m["upper"])
-        nrow.append({"sweep": r["name"], "held-out budgets": len(m),
-                     "90% coverage": f"{inside.mean():.2f}",
-                     "empirical below / above": f"{(m['N_opt_empirical'] < m['lower']).mean():.2f}"
-                                                f" / {(m['N_opt_empirical'] > m['upper']).mean():.2f}",
-                     "median |log10 ratio|": f"{np.median(np.abs(np.log10(m['N_opt'] / m['N_opt_empirical']))):.3f}",
-                     "median interval width (log10)": f"{np.median(np.log10(m['upper'] / m['lower'])):.3f}"})
-    out.append(markdown(pd.DataFrame(nrow).fillna("")) if nrow else "(no iso-FLOP sweep)")
+    out += nopt_backtest.section(nopt, nopt_table, nopt_priors, LEVELS[-1], markdown)
     out += ["", "## Field prior (leave-one-sweep-out fits)", "",
             "Posterior medians of the population: drift mean `m` and SD `s_mu` (log-loss per "
             "decade of compute beyond the fitted runs), scale `exp(ell)` and log-SD `s_tau`, "
@@ -497,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--refit", action="store_true")
     parser.add_argument("--write-prior", action="store_true")
+    parser.add_argument("--write-allocation-prior", action="store_true",
+                        help="also write bayes_scaling/data/field_allocation.json")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "EXTRAPOLATION.md"))
     args = parser.parse_args(argv)
     if not shared_data_available():
@@ -516,13 +490,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{sweep.name}: {results[-1]['seconds']:.0f} s", file=sys.stderr)
         cache.write_bytes(pickle.dumps(results))
     table, priors = stage2(results, args.seed)
+    nopt = nopt_backtest.stage(args.seed, NUTS, refit=args.refit)
+    nopt_table, nopt_priors = nopt_backtest.stage2(nopt, args.seed)
     Path(args.output).write_text(report(results, table, priors, args,
-                                        time.perf_counter() - start))
-    if args.write_prior:
-        prior = field.fit_field_prior({r["name"]: r["errors"] for r in results},
-                                      seed=args.seed,
-                                      provenance=field.protocol_provenance(NUTS, args.seed))
-        print(f"wrote {field.write_field_prior(prior)}", file=sys.stderr)
+                                        time.perf_counter() - start, nopt_table, nopt_priors,
+                                        nopt))
+    if args.write_allocation_prior:
+        path = nopt_backtest.write_prior(nopt, args.seed, field.protocol_provenance(NUTS, args.seed))
+        print(f"wrote {path}", file=sys.stderr)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

@@ -39,6 +39,13 @@ def test_predict_and_allocate_output_parses(fitted_dir, capsys):
     table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
     assert list(table["C"]) == [1e22, 1e24]
     assert (table["N_opt_lower"] < table["N_opt"]).all()
+    assert table["band"].str.contains("discrepancy").all()  # both budgets beyond the runs
+    assert main(["allocate", str(fitted_dir), "--C", "1e24", "--plain-band",
+                 "--format", "json"]) == 0
+    plain = json.loads(capsys.readouterr().out)[0]
+    assert plain["band"] == "plain posterior"
+    assert plain["N_opt_upper"] / plain["N_opt_lower"] < (table["N_opt_upper"]
+                                                          / table["N_opt_lower"]).iloc[1]
 
 
 def test_errors_are_one_line(tmp_path):

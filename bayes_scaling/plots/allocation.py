@@ -62,6 +62,7 @@ def plot_isoflop_profiles(
     budgets: Any = None,
     level: float = 0.9,
     ax: Any = None,
+    extrapolation: Any = "field",
 ) -> Any:
     """Loss vs model size along each iso-FLOP line, with the posterior of ``N_opt``.
 
@@ -83,6 +84,10 @@ def plot_isoflop_profiles(
     level : float, default 0.9
         Mass of the credible band and of the ``N_opt`` interval.
     ax : matplotlib Axes, optional
+    extrapolation : {"field", "none", ...}, default "field"
+        The ``N_opt`` interval of a budget beyond the fitted runs, as in
+        :meth:`~bayes_scaling.ScalingFit.optimal_allocation` (``"none"``: the plain
+        posterior interval).
 
     Returns
     -------
@@ -99,7 +104,7 @@ def plot_isoflop_profiles(
     budgets = np.sort(np.atleast_1d(np.asarray(budgets, dtype=float)))
     k = fit.runs.flops_factor
     runs_n, runs_loss = fit.runs.N, fit.runs.loss
-    alloc = fit.allocation_draws(budgets)
+    alloc = fit.allocation_draws(budgets, extrapolation=extrapolation)
     tail = (1 - level) / 2
     n_opt = np.quantile(alloc["N_opt"], [tail, 0.5, 1 - tail], axis=0)
     loss_opt = np.median(alloc["loss_opt"], axis=0)
@@ -170,6 +175,7 @@ def plot_frontier(
     reference_laws: Mapping[str, Mapping[str, Any]] | None = None,
     num_points: int = 120,
     axes: Any = None,
+    extrapolation: Any = "field",
 ) -> Any:
     """Compute-optimal ``N_opt(C)``, ``D_opt(C)`` and tokens per parameter, with bands.
 
@@ -194,6 +200,10 @@ def plot_frontier(
     num_points : int
         Resolution of the curves.
     axes : sequence of 3 Axes, optional
+    extrapolation : {"field", "none", ...}, default "field"
+        Beyond the fitted runs the bands include the allocation discrepancy of
+        :meth:`~bayes_scaling.ScalingFit.optimal_allocation` (they widen in a step at
+        the largest fitted run); ``"none"``: the plain posterior bands.
 
     Returns
     -------
@@ -203,7 +213,7 @@ def plot_frontier(
     fig, (ax_n, ax_d, ax_r) = axes_grid(axes, 3, 3, (4.3, 3.9))
     k = fit.runs.flops_factor
     grid = np.geomspace(float(C_range[0]), float(C_range[1]), num_points)
-    alloc = fit.allocation_draws(grid)
+    alloc = fit.allocation_draws(grid, extrapolation=extrapolation)
     colour = OKABE_ITO[0]
     keys = ("N_opt", "D_opt", "tokens_per_param")
     for ax, key in zip((ax_n, ax_d, ax_r), keys, strict=True):

@@ -37,6 +37,7 @@ from ..inference.pointwise import pointwise_log_likelihood
 from ..laws import Design, Law, get_law
 from ..laws.allocation import log_optimal_allocation
 from ..laws.inputs import law_inputs
+from ..models.allocation_discrepancy import with_allocation_discrepancy
 from ..models.discrepancy import with_discrepancy
 from ..models.groups import GroupStructure, resolve_groups
 from ..models.likelihood import noise_priors
@@ -239,11 +240,14 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
         return np.exp(self._log_mean_draws({k: np.log(flat[k]) for k in self.law.inputs}, group))
 
     # -------------------------------------------------------------- allocation
-    def allocation_draws(self, C: Any, *, group: str | None = None) -> dict[str, np.ndarray]:  # noqa: N803
+    def allocation_draws(self, C: Any, *, group: str | None = None,  # noqa: N803
+                         extrapolation: Any = "none", seed: int | None = None
+                         ) -> dict[str, np.ndarray]:
         """Per-draw compute-optimal ``N_opt``, ``D_opt``, ``tokens_per_param``, ``loss_opt``.
 
         Each array has shape ``(num_draws, num_budgets)``. A fit with groups
-        needs ``group=``.
+        needs ``group=``. ``extrapolation`` (default ``"none"``: the law's own
+        optimum) as in :meth:`optimal_allocation`.
         """
         compute = np.atleast_1d(np.asarray(C, dtype=np.float64)).ravel()
         if not np.all(np.isfinite(compute)) or np.any(compute <= 0):
@@ -258,15 +262,17 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
         edge_share = float(np.mean(np.asarray(at_edge)))
         if edge_share > 0:
             diagnostics.warn_allocation_edge(edge_share)
-        return {
-            "N_opt": np.exp(np.asarray(log_n)),
-            "D_opt": np.exp(np.asarray(log_d)),
-            "tokens_per_param": np.exp(np.asarray(log_d - log_n)),
-            "loss_opt": np.exp(np.asarray(log_loss)),
-        }
+        out = {"N_opt": np.exp(np.asarray(log_n)), "D_opt": np.exp(np.asarray(log_d)),
+               "tokens_per_param": np.exp(np.asarray(log_d - log_n)),
+               "loss_opt": np.exp(np.asarray(log_loss))}
+        if isinstance(extrapolation, str) and extrapolation == "none":
+            return out
+        return with_allocation_discrepancy(self, compute, out, extrapolation,
+                                           self.seed + 9 if seed is None else seed)[0]
 
     def optimal_allocation(self, C: Any, *, level: float | None = None,  # noqa: N803
-                           group: str | None = None) -> pd.DataFrame:
+                           group: str | None = None, extrapolation: Any = "field",
+                           seed: int | None = None) -> pd.DataFrame:
         """Posterior of the compute-optimal allocation at each budget ``C`` (FLOPs).
 
         Returns
@@ -274,17 +280,32 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
         pandas.DataFrame
             One row per budget: ``C``; for each of ``N_opt``, ``D_opt``,
             ``tokens_per_param`` and ``loss_opt`` the posterior median and
-            ``_lower``/``_upper`` equal-tailed bounds at ``level``.
-            Chinchilla-form laws use the closed form per draw; others a
-            numerical minimisation along ``C = k N D``.
+            ``_lower``/``_upper`` equal-tailed bounds at ``level``; ``level``,
+            ``band`` (which interval) and ``decades_beyond`` (of compute, beyond
+            the largest fitted run). Chinchilla-form laws use the closed form per
+            draw; others a numerical minimisation along ``C = k N D``.
+
+        Other Parameters
+        ----------------
+        extrapolation : {"field", "field prior", "field + own", "none"} or AllocationDiscrepancy
+            ``"field"`` (default): beyond the largest fitted run, ``ln N_opt`` gets the
+            allocation discrepancy of :mod:`bayes_scaling.models.allocation_discrepancy`
+            (the law's optimum vs measured iso-FLOP minima, learnt from the field's
+            sweeps); ``D_opt`` and ``tokens_per_param`` follow through ``C = k N D``,
+            ``loss_opt`` is the law's. ``"none"``: the plain posterior interval.
+        seed : int, optional
+            Seed of the discrepancy draws (default: from the fit's seed).
         """
         level = self.level if level is None else level
-        draws = self.allocation_draws(C, group=group)
-        out = {"C": np.atleast_1d(np.asarray(C, dtype=np.float64)).ravel()}
+        compute = np.atleast_1d(np.asarray(C, dtype=np.float64)).ravel()
+        draws = self.allocation_draws(compute, group=group)
+        draws, label, beyond = with_allocation_discrepancy(
+            self, compute, draws, extrapolation, self.seed + 9 if seed is None else seed)
+        out = {"C": compute}
         for name, values in draws.items():
             out.update(quantile_columns(name, values, level))
         table = pd.DataFrame(out)
-        table["level"] = level
+        table["level"], table["band"], table["decades_beyond"] = level, label, beyond
         return table
 
     # ------------------------------------------------------------- run design

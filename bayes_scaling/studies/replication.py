@@ -313,7 +313,9 @@ def allocation_table(
     columns = ["method", "C"] + [f"{q}{s}" for q in quantities for s in ("", "_lower", "_upper")]
     frames = []
     for likelihood, fitted in fits.bayes.items():
-        table = fitted.optimal_allocation(C=budgets, level=level)
+        # Law against law: the other rows are optima of fitted laws, so the plain posterior
+        # interval of this law's optimum (no field discrepancy) is the like-for-like row.
+        table = fitted.optimal_allocation(C=budgets, level=level, extrapolation="none")
         frames.append(table.assign(method=BAYES_LABELS[likelihood]))
     frames.append(fits.approach3.optimal_allocation(C=budgets, level=level)
                   .assign(method=APPROACH3))
