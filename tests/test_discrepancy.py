@@ -180,6 +180,19 @@ def test_correct_law_errors_shrink_the_discrepancy():
     assert np.median(disc.tau) < np.median(prior_tau)
 
 
+def test_own_fold_refits_reuse_the_fits_compiled_sampler(example_fit):
+    """Default fold refits: the fit's settings and priors, padded to its table size."""
+    from bayes_scaling import inference
+
+    traces, samplers = inference.trace_count(), inference.compiled_sampler_count()
+    errors, reason = dsc.fold_errors(example_fit)
+    assert reason == "" and sorted(errors["fold"].unique()) == list(dsc.FOLD_FRACTIONS)
+    assert inference.compiled_sampler_count() == samplers  # nothing compiled...
+    assert inference.trace_count() == traces  # ...or even traced
+    with pytest.raises(ValueError, match="cannot pad"):
+        bs.fit(example_fit.runs.frame, bucket=10, draws=10, warmup=10)
+
+
 def test_small_sweep_gets_the_field_prior_and_a_note(small_fit):
     with pytest.warns(dsc.FieldPriorOnlyWarning, match="field prior alone"):
         calib = dsc.calibrate_discrepancy(small_fit, prior=KNOWN)
