@@ -196,7 +196,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--flops-factor", type=float, default=6.0)
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
-                   help="skip the leave-future-out refits that widen the extrapolation bands")
+                   help="skip the leave-future-out refits that update the field prior's "
+                        "extrapolation discrepancy (the field prior alone)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("example", help="write the bundled simulated example runs to a CSV")

@@ -40,7 +40,7 @@ import pandas as pd
 
 from . import checks
 from .data.runs import COLUMN_ALIASES, RunsTableError, _map_columns, _read_path
-from .extrapolation.leave_future_out import calibrate_extrapolation
+from .extrapolation.discrepancy import calibrate_discrepancy
 from .inference.diagnostics import MIN_ESS_PER_CHAIN, RHAT_THRESHOLD, check_fit
 from .plots.allocation import plot_frontier
 from .plots.diagnostics import plot_residuals
@@ -240,25 +240,27 @@ def _predictions_html(result: Any, inputs: ReportInputs, budgets: np.ndarray) ->
         where = "at the posterior-median compute-optimal N and D of each budget"
     else:
         sizes, where = {"C": budgets}, "at each budget"
-    note = ("These bands know parameter uncertainty and run noise only, not that the law "
-            "may bend beyond the data (rerun without --no-calibrate for that).")
+    note = ("Beyond the largest fitted run the predictive bands add the field prior's "
+            "extrapolation discrepancy (rerun without --no-calibrate to update it with this "
+            "sweep's own leave-future-out refits).")
     if inputs.calibrate:
-
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                calib = calibrate_extrapolation(
-                    result, chains=min(2, inputs.chains), draws=min(500, inputs.draws),
-                    warmup=min(500, inputs.warmup), seed=inputs.seed)
+                calib = calibrate_discrepancy(result, seed=inputs.seed)
             table = calib.predict(**sizes)
-            lo, hi = calib.tau_interval
-            note = (f"Predictive bands include the extrapolation term learnt by "
-                    f"{len(calib.folds)} leave-future-out refits (calibrate_extrapolation): "
-                    f"an extra log-loss SD of {calib.tau:.3g} per decade of compute beyond "
-                    f"the largest run (95% interval {lo:.3g} to {hi:.3g}).")
+            disc = calib.discrepancy
+            if calib.errors is None:
+                note = f"Beyond the largest fitted run: the field prior's discrepancy ({disc.note})."
+            else:
+                note = (f"Beyond the largest fitted run the predictive bands add the field "
+                        f"prior's extrapolation discrepancy updated by "
+                        f"{calib.errors['fold'].nunique()} leave-future-out refits of this "
+                        f"sweep (calibrate_discrepancy; importance-sampling ESS "
+                        f"{disc.ess:.0f}). {disc.note}").strip()
         except (ValueError, RunsTableError) as error:
             table = result.predict(**sizes)
-            note = f"No extrapolation calibration ({error}); bands as fitted. " + note
+            note = f"No own-fold update ({error}). " + note
     else:
         table = result.predict(**sizes)
     table.insert(0, "budget", budgets)
@@ -391,9 +393,10 @@ def write_report(
     law, likelihood, chains, draws, warmup, seed, flops_factor
         As in :func:`bayes_scaling.fit`.
     calibrate : bool, default True
-        Widen the predictive bands at the budgets by the extrapolation error learnt
-        from leave-future-out refits (:func:`bayes_scaling.calibrate_extrapolation`;
-        a few short refits).
+        Update the field prior's extrapolation discrepancy of the predictions at the
+        budgets with the sweep's own leave-future-out refits
+        (:func:`bayes_scaling.calibrate_discrepancy`: three refits that reuse the
+        fit's compiled sampler); ``False``: the field prior alone.
 
     Returns
     -------

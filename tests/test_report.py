@@ -113,15 +113,16 @@ def test_report_predictions_carry_the_extrapolation_term(report):
     _, text, page = report
     header, *rows = page.cells["predicted loss at the budgets"]
     table = pd.DataFrame(rows, columns=header)
-    assert set(table.pop("band")) == {"predictive + leave-future-out tau"}  # which band
+    assert set(table.pop("band")) == {"predictive + field + own folds discrepancy"}  # which band
     table = table.astype(float)
     assert list(table["budget"]) == [1e22, 1e24]
     assert (table["pred_lower"] <= table["lower"]).all()
     assert (table["upper"] <= table["pred_upper"]).all()
     # Further beyond the data, more extrapolation error.
     assert table["decades_beyond"].is_monotonic_increasing
-    assert (table["extrapolation_sd"] >= 0).all()
-    assert "leave-future-out refits" in text
+    width = np.log(table["pred_upper"] / table["pred_lower"])
+    assert width.is_monotonic_increasing
+    assert "leave-future-out refits" in text and "calibrate_discrepancy" in text
 
 
 def test_report_images_are_embedded_and_decode(report):
