@@ -42,7 +42,7 @@ docs: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m sphinx -b html -W --keep-going -n docs docs/_build/html
 
 # Build a wheel, install it into a fresh venv (no checkout on its path) and run the
-# example there: what a user of the released package gets. PYTHON=python3.11 checks 3.11.
+# example there: what a user of the released package gets.
 WHEEL_DIR := build/wheel-check
 wheel-check: $(STAMP)
 	rm -rf $(WHEEL_DIR)
