@@ -60,7 +60,7 @@ def errors_table(fit: ScalingFit, runs: pd.DataFrame, seed: int,
     return table
 
 
-#: Default fold cuts of :func:`fold_errors` (fractions of the fitted log range).
+#: Default fold cuts of ``fold_errors`` (fractions of the fitted log range).
 FOLD_FRACTIONS = (0.5, 0.65, 0.8)
 
 
@@ -170,7 +170,7 @@ def calibrate_discrepancy(fit: ScalingFit, *, prior: FieldPrior | None = None,
     fraction : float or sequence of float
         Each fold refits on the lower ``fraction`` of the log range (default
         :data:`FOLD_FRACTIONS`; the errors of nested folds are weighted so that each
-        run counts once, see :func:`fold_errors`).
+        run counts once, see ``fold_errors``).
     num : int
         Draws of ``(mu, tau)`` kept.
     seed : int, optional
