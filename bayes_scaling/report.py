@@ -40,6 +40,7 @@ import pandas as pd
 
 from . import checks
 from .data.runs import COLUMN_ALIASES, RunsTableError, _map_columns, _read_path
+from .extrapolation.discrepancy import calibrate_discrepancy
 from .inference.diagnostics import MIN_ESS_PER_CHAIN, RHAT_THRESHOLD, check_fit
 from .plots.allocation import plot_frontier
 from .plots.diagnostics import plot_residuals
@@ -243,18 +244,25 @@ def _predictions_html(result: Any, inputs: ReportInputs, budgets: np.ndarray) ->
             "extrapolation discrepancy (rerun without --no-calibrate to update it with this "
             "sweep's own leave-future-out refits).")
     if inputs.calibrate:
-        # The fit's default discrepancy (kept on the fit: the figures reuse it).
-        disc = result.discrepancy()
-        table = result.predict(**sizes)
-        if disc.source == "field":
-            note = f"Beyond the largest fitted run: the field prior's discrepancy ({disc.note})."
-        else:
-            note = (f"Beyond the largest fitted run the predictive bands add the field prior's "
-                    f"extrapolation discrepancy updated by this sweep's leave-future-out "
-                    f"refits (calibrate_discrepancy; importance-sampling ESS {disc.ess:.0f}). "
-                    f"{disc.note}").strip()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                calib = calibrate_discrepancy(result, seed=inputs.seed)
+            table = calib.predict(**sizes)
+            disc = calib.discrepancy
+            if calib.errors is None:
+                note = f"Beyond the largest fitted run: the field prior's discrepancy ({disc.note})."
+            else:
+                note = (f"Beyond the largest fitted run the predictive bands add the field "
+                        f"prior's extrapolation discrepancy updated by "
+                        f"{calib.errors['fold'].nunique()} leave-future-out refits of this "
+                        f"sweep (calibrate_discrepancy; importance-sampling ESS "
+                        f"{disc.ess:.0f}). {disc.note}").strip()
+        except (ValueError, RunsTableError) as error:
+            table = result.predict(**sizes)
+            note = f"No own-fold update ({error}). " + note
     else:
-        table = result.predict(**sizes, extrapolation="field")
+        table = result.predict(**sizes)
     table.insert(0, "budget", budgets)
     return "\n".join([_table_html(table, index=False, caption="predicted loss at the budgets"),
                       _paragraph(f"Predictions {where}. {note}", "note")])
@@ -300,9 +308,8 @@ def _sections(inputs: ReportInputs, raw: pd.DataFrame, kept: pd.DataFrame,
     # 3. loss vs compute, with predictions at the budgets
     budgets = np.asarray(inputs.budgets, dtype=np.float64)
     c_max = max(float(budgets.max()), 10.0 * float(runs["C"].max()))
-    loss_fig = _figure_html(plot_loss_vs_compute(
-        result, C_max=c_max, targets=budgets, seed=inputs.seed,
-        extrapolation="auto" if inputs.calibrate else "field"), "loss against compute")
+    loss_fig = _figure_html(plot_loss_vs_compute(result, C_max=c_max, targets=budgets,
+                                                 seed=inputs.seed), "loss against compute")
     sections.append(("Loss against compute", "\n".join([
         _paragraph("Posterior median of the compute-optimal frontier with 50% and 90% "
                    "credible bands, and the predicted loss at each budget (thick bar: "

@@ -45,7 +45,7 @@ from bayes_scaling.models.allocation_discrepancy import isoflop_vertices
 ROOT = Path(__file__).resolve().parent.parent
 NUTS = {"chains": 4, "draws": 500, "warmup": 500}
 LEVELS = (0.5, 0.9)
-ROWS = ("field prior alone", "new default: field prior + own folds", "plain predictive band",
+ROWS = ("new default: field prior", "field prior + own folds", "plain predictive band",
         "today's calibrate_extrapolation", "classical Approach 3 bootstrap + residual SD")
 
 
@@ -263,7 +263,7 @@ def stage2(results: list[dict], seed: int) -> tuple[pd.DataFrame, dict]:
         for cause, v in r.get("causes", {}).items():
             rows.append({"sweep": r["name"], "row": f"cause: {cause}, plain band",
                          **score(r["loss"], *bands_from_log_draws(v["log_draws"])), "note": ""})
-            draws = variants[ROWS[0]].apply(v["log_draws"], v["d"], seed + 3)
+            draws = variants["new default: field prior"].apply(v["log_draws"], v["d"], seed + 3)
             rows.append({"sweep": r["name"], "row": f"cause: {cause}, field prior",
                          **score(r["loss"], *bands_from_log_draws(draws)), "note": ""})
         c = r["classical"]
@@ -367,13 +367,13 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
             f"{', '.join(full)}) the law fits the small runs loosely (large noise scale or "
             f"weakly identified parameters) and the plain band is wider than the misses: "
             f"plain 90% / 50% coverage {plain.loc[full, 'cov90'].mean():.2f} / "
-            f"{plain.loc[full, 'cov50'].mean():.2f}; the field prior alone, whose band calibration "
+            f"{plain.loc[full, 'cov50'].mean():.2f}; the new default, whose band calibration "
             f"narrows loose bands beyond the data, {field_rows.loc[full, 'cov90'].mean():.2f} / "
             f"{field_rows.loc[full, 'cov50'].mean():.2f}; without the calibration "
             f"{no_cal.loc[full, 'cov90'].mean():.2f} / {no_cal.loc[full, 'cov50'].mean():.2f}. "
             f"On the {len(short)} sweeps where the plain band falls short ({', '.join(short)}) "
             f"the plain band covers {plain.loc[short, 'cov90'].mean():.2f} / "
-            f"{plain.loc[short, 'cov50'].mean():.2f}, the field prior alone "
+            f"{plain.loc[short, 'cov50'].mean():.2f}, the new default "
             f"{field_rows.loc[short, 'cov90'].mean():.2f} / "
             f"{field_rows.loc[short, 'cov50'].mean():.2f}.",
             "- Model choice by interval score (lower is better): "

@@ -166,10 +166,9 @@ def test_fit_batch_sits_on_the_base_and_round_trips(seed, tmp_path):
     _same_results(back, fitted, ("E", "alpha", "beta", "sigma"))
     assert back.law.spec() == fitted.law.spec() and back.seconds == fitted.seconds
     pd.testing.assert_frame_equal(back.diagnostics, fitted.diagnostics)
-    for i in range(len(batch)):  # field prior alone: the default's refits use the priors,
-        # which `fitted` replaced
-        pd.testing.assert_frame_equal(back[i].predict(N=1e10, D=2e11, extrapolation="field"),
-                                      batch[i].predict(N=1e10, D=2e11, extrapolation="field"))
+    for i in range(len(batch)):
+        pd.testing.assert_frame_equal(back[i].predict(N=1e10, D=2e11),
+                                      batch[i].predict(N=1e10, D=2e11))
 
 
 def test_load_names_what_it_cannot_read(tmp_path):

@@ -30,13 +30,12 @@ from ..models.discrepancy import (  # re-exported: one import for the whole mode
     update_with_errors,
     with_discrepancy,
 )
-from ..results.extensions import register
 from ..results.scaling_fit import ScalingFit
 from ..results.scaling_fit import fit as fit_law
 
 pd = lazy_import("pandas")
 
-__all__ = ["FOLD_FRACTIONS", "OWN_FOLDS_MAX_RUNS", "default_discrepancy", "DiscrepancyCalibration", "calibrate_discrepancy", "errors_table", "fold_errors",
+__all__ = ["FOLD_FRACTIONS", "DiscrepancyCalibration", "calibrate_discrepancy", "errors_table", "fold_errors",
            "Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE", "SD_REF", "axis_of",
            "distance", "load_field_prior", "log_predictive_draws", "update_with_errors",
            "with_discrepancy"]
@@ -201,41 +200,3 @@ def calibrate_discrepancy(fit: ScalingFit, *, prior: FieldPrior | None = None,
         warnings.warn(disc.note, FieldPriorOnlyWarning, stacklevel=2)
     return DiscrepancyCalibration(fit, disc, errors)
 
-
-#: Above this many runs :func:`default_discrepancy` skips the own folds (three refits of a
-#: big table take minutes): the field prior alone, with a note.
-OWN_FOLDS_MAX_RUNS = 16384
-
-
-def default_discrepancy(fit: ScalingFit) -> Discrepancy:
-    """The discrepancy :meth:`ScalingFit.predict` adds by default (``extrapolation="auto"``).
-
-    The field prior updated by the sweep's own leave-future-out folds
-    (:func:`calibrate_discrepancy` with its defaults: three refits that reuse the
-    fit's compiled sampler), or the field prior alone, with
-    :attr:`Discrepancy.note` saying why, for a fit with groups, learning curves,
-    a table without a usable fold or one above :data:`OWN_FOLDS_MAX_RUNS` runs.
-    Computed on the first call and kept on the fit.
-    """
-    cached = fit.__dict__.get("_default_discrepancy")
-    if cached is not None:
-        return cached
-    reason = ""
-    if type(fit) is not ScalingFit:
-        reason = f"a {type(fit).__name__} is not refitted by folds: field prior alone"
-    elif fit.groups is not None:
-        reason = "a fit with groups is not refitted by folds: field prior alone"
-    elif fit.runs.num_runs > OWN_FOLDS_MAX_RUNS:
-        reason = (f"{fit.runs.num_runs} runs: above {OWN_FOLDS_MAX_RUNS} the own folds are "
-                  "left to calibrate_discrepancy(fit): field prior alone")
-    if reason:
-        disc = Discrepancy.from_field(seed=fit.seed, note=reason)
-    else:
-        with warnings.catch_warnings():  # the note says it; predict() stays quiet
-            warnings.simplefilter("ignore", FieldPriorOnlyWarning)
-            disc = calibrate_discrepancy(fit).discrepancy
-    object.__setattr__(fit, "_default_discrepancy", disc)  # frozen dataclass: a cache
-    return disc
-
-
-register("default_discrepancy", default_discrepancy)

@@ -40,7 +40,8 @@ width :math:`\lambda s` increasing with the plain band's :math:`s`. All of
 :math:`(\mu, \tau, a_s, b)` are *sampled*: each posterior predictive draw
 carries its own, drawn from
 
-* the **field prior** (``extrapolation="field"``): the population distribution of a
+* the **field prior** (``extrapolation="field"``, the default of
+  :meth:`bayes_scaling.ScalingFit.predict`): the population distribution of a
   hierarchical meta-analysis over the public sweeps (:mod:`bayes_scaling.extrapolation.field`),
 
   .. math::
@@ -85,7 +86,7 @@ with ``extrapolation="none"`` next to it.
 Known gaps (measured; numbers in ``benchmarks/EXTRAPOLATION.md`` and the slow
 tests):
 
-* The field prior alone (``extrapolation="field"``: no refits) is wider than
+* The field prior alone (the default of ``predict``: no refits) is wider than
   needed: leave-one-sweep-out mean 90% coverage 0.97 (bar 0.85-0.95), and
   about 1.0 on simulated runs from a correct law. Its sweep-specific
   calibration level (posterior ``s_a`` about 0.85 on the public sweeps) is what
@@ -95,9 +96,8 @@ tests):
   0.86 (lowest sweep 0.62, 50% coverage 0.51: every item of the bar), with a
   shared level 0.84 (lowest 0.47); on simulated runs (12 data sets of 32
   held-out runs) 0.92 from a correct law and 0.93 on bending truth, where the
-  plain band covers 0.88 and 0.40. The updated prior is therefore the default
-  of ``predict`` (``extrapolation="auto"``: the field prior alone where the
-  sweep has no usable fold). Its two parts, measured the same ways: fold errors
+  plain band covers 0.88 and 0.40. Use :func:`calibrate_discrepancy` where the
+  sweep has the runs. Its two parts, measured the same ways: fold errors
   counted as independent give 0.81 (lowest 0.44) leave-one-sweep-out and
   0.88 / 0.85 on the simulated sets; the 65% cut alone reaches the same
   coverage as the three cuts (0.87, lowest 0.62) with a worse interval score
@@ -391,23 +391,17 @@ def with_discrepancy(fit: ScalingFit, sizes: dict[str, np.ndarray], log_obs: np.
                       extrapolation: Any, seed: int) -> tuple[np.ndarray, str, np.ndarray]:
     """Predictive log-loss draws with the discrepancy: the band, its label and ``d``.
 
-    ``extrapolation``: ``"auto"`` (``fit.discrepancy()``: the field prior updated by
-    the sweep's own folds where it has the runs; computed only when a point lies
-    beyond the data), ``"field"`` (the shipped field prior alone), ``"none"``
-    (plain band) or a :class:`Discrepancy`.
+    ``extrapolation``: ``"field"`` (the shipped field prior), ``"none"`` (plain band) or a
+    :class:`Discrepancy`.
     """
     beyond = distance(fit, dict(sizes))
     if isinstance(extrapolation, str) and extrapolation == "none":
         return log_obs, "plain predictive", beyond
-    if isinstance(extrapolation, str) and extrapolation == "auto":
-        if not np.any(beyond > 0):  # zero inside the data: no refits needed
-            return log_obs, "plain predictive (inside the data)", beyond
-        disc = fit.discrepancy()
-    elif isinstance(extrapolation, str) and extrapolation == "field":
+    if isinstance(extrapolation, str) and extrapolation == "field":
         disc = Discrepancy.from_field(seed=seed)
     elif isinstance(extrapolation, Discrepancy):
         disc = extrapolation
     else:
-        raise ValueError(f"extrapolation must be 'auto', 'field', 'none' or a Discrepancy, "
-                         f"got {extrapolation!r}")
+        raise ValueError(f"extrapolation must be 'field', 'none' or a Discrepancy, got "
+                         f"{extrapolation!r}")
     return disc.apply(log_obs, beyond, seed), f"predictive + {disc.source} discrepancy", beyond
