@@ -230,8 +230,34 @@ def _diagnostics_html(numbers: dict[str, Any], messages: list[str], chains: int)
     return "\n".join(parts)
 
 
-def _predictions_html(result: Any, inputs: ReportInputs, budgets: np.ndarray) -> str:
-    """Loss at the budgets (compute-optimal sizes), with the extrapolation term if asked."""
+def _report_discrepancy(result: Any, inputs: ReportInputs) -> tuple[Any, str]:
+    """The extrapolation discrepancy of the report's figure and table, and its note.
+
+    With ``calibrate``, the field prior updated by the sweep's own folds
+    (:func:`calibrate_discrepancy`), computed once for both; else the field prior alone.
+    """
+    note = ("Beyond the largest fitted run the predictive bands add the field prior's "
+            "extrapolation discrepancy (rerun without --no-calibrate to update it with this "
+            "sweep's own leave-future-out refits).")
+    if not inputs.calibrate:
+        return "field", note
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            calib = calibrate_discrepancy(result, seed=inputs.seed)
+    except (ValueError, RunsTableError) as error:
+        return "field", f"No own-fold update ({error}). " + note
+    disc = calib.discrepancy
+    if calib.errors is None:
+        return disc, f"Beyond the largest fitted run: the field prior's discrepancy ({disc.note})."
+    return disc, (f"Beyond the largest fitted run the predictive bands add the field prior's "
+                  f"extrapolation discrepancy updated by {calib.errors['fold'].nunique()} "
+                  f"leave-future-out refits of this sweep (calibrate_discrepancy; "
+                  f"importance-sampling ESS {disc.ess:.0f}). {disc.note}").strip()
+
+
+def _predictions_html(result: Any, budgets: np.ndarray, extrapolation: Any, note: str) -> str:
+    """Loss at the budgets (compute-optimal sizes), with the extrapolation discrepancy."""
     if {"N", "D"} <= set(result.law.inputs):
         # The law's own optimum: the point where loss_opt is evaluated (the allocation
         # discrepancy moves N_opt's interval, not the law's loss there).
@@ -240,29 +266,7 @@ def _predictions_html(result: Any, inputs: ReportInputs, budgets: np.ndarray) ->
         where = "at the posterior-median compute-optimal N and D of each budget"
     else:
         sizes, where = {"C": budgets}, "at each budget"
-    note = ("Beyond the largest fitted run the predictive bands add the field prior's "
-            "extrapolation discrepancy (rerun without --no-calibrate to update it with this "
-            "sweep's own leave-future-out refits).")
-    if inputs.calibrate:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                calib = calibrate_discrepancy(result, seed=inputs.seed)
-            table = calib.predict(**sizes)
-            disc = calib.discrepancy
-            if calib.errors is None:
-                note = f"Beyond the largest fitted run: the field prior's discrepancy ({disc.note})."
-            else:
-                note = (f"Beyond the largest fitted run the predictive bands add the field "
-                        f"prior's extrapolation discrepancy updated by "
-                        f"{calib.errors['fold'].nunique()} leave-future-out refits of this "
-                        f"sweep (calibrate_discrepancy; importance-sampling ESS "
-                        f"{disc.ess:.0f}). {disc.note}").strip()
-        except (ValueError, RunsTableError) as error:
-            table = result.predict(**sizes)
-            note = f"No own-fold update ({error}). " + note
-    else:
-        table = result.predict(**sizes)
+    table = result.predict(**sizes, extrapolation=extrapolation)
     table.insert(0, "budget", budgets)
     return "\n".join([_table_html(table, index=False, caption="predicted loss at the budgets"),
                       _paragraph(f"Predictions {where}. {note}", "note")])
@@ -308,14 +312,16 @@ def _sections(inputs: ReportInputs, raw: pd.DataFrame, kept: pd.DataFrame,
     # 3. loss vs compute, with predictions at the budgets
     budgets = np.asarray(inputs.budgets, dtype=np.float64)
     c_max = max(float(budgets.max()), 10.0 * float(runs["C"].max()))
+    extrapolation, note = _report_discrepancy(result, inputs)  # figure and table share it
     loss_fig = _figure_html(plot_loss_vs_compute(result, C_max=c_max, targets=budgets,
-                                                 seed=inputs.seed), "loss against compute")
+                                                 seed=inputs.seed, extrapolation=extrapolation),
+                            "loss against compute")
     sections.append(("Loss against compute", "\n".join([
         _paragraph("Posterior median of the compute-optimal frontier with 50% and 90% "
                    "credible bands, and the predicted loss at each budget (thick bar: "
                    "credible interval of the curve; thin bar: predictive interval of one new "
                    "run). The shaded region is extrapolation beyond the largest fitted run."),
-        loss_fig, _predictions_html(result, inputs, budgets)])))
+        loss_fig, _predictions_html(result, budgets, extrapolation, note)])))
 
     # 4. allocation
     alloc_parts = []
