@@ -86,7 +86,7 @@ def _emit(table, fmt: str) -> None:
 def _cmd_predict(args: argparse.Namespace) -> None:
     result = _load(args.fit_dir)
     table = result.predict(N=args.N, D=args.D, C=args.C, level=args.level,
-                           extrapolation="none" if args.plain_band else "field",
+                           extrapolation="none" if args.plain_band else "auto",
                            **({"group": args.group} if args.group else {}))
     _emit(table, args.format)
 

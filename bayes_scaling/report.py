@@ -40,7 +40,6 @@ import pandas as pd
 
 from . import checks
 from .data.runs import COLUMN_ALIASES, RunsTableError, _map_columns, _read_path
-from .extrapolation.discrepancy import calibrate_discrepancy
 from .inference.diagnostics import MIN_ESS_PER_CHAIN, RHAT_THRESHOLD, check_fit
 from .plots.allocation import plot_frontier
 from .plots.diagnostics import plot_residuals
@@ -233,8 +232,9 @@ def _diagnostics_html(numbers: dict[str, Any], messages: list[str], chains: int)
 def _report_discrepancy(result: Any, inputs: ReportInputs) -> tuple[Any, str]:
     """The extrapolation discrepancy of the report's figure and table, and its note.
 
-    With ``calibrate``, the field prior updated by the sweep's own folds
-    (:func:`calibrate_discrepancy`), computed once for both; else the field prior alone.
+    With ``calibrate``, the fit's default (:meth:`ScalingFit.discrepancy`: the field
+    prior updated by the sweep's own folds, computed once and kept on the fit); else
+    the field prior alone.
     """
     note = ("Beyond the largest fitted run the predictive bands add the field prior's "
             "extrapolation discrepancy (rerun without --no-calibrate to update it with this "
@@ -242,18 +242,15 @@ def _report_discrepancy(result: Any, inputs: ReportInputs) -> tuple[Any, str]:
     if not inputs.calibrate:
         return "field", note
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            calib = calibrate_discrepancy(result, seed=inputs.seed)
+        disc = result.discrepancy()  # predict's default, kept on the fit
     except (ValueError, RunsTableError) as error:
         return "field", f"No own-fold update ({error}). " + note
-    disc = calib.discrepancy
-    if calib.errors is None:
+    if disc.source == "field":
         return disc, f"Beyond the largest fitted run: the field prior's discrepancy ({disc.note})."
     return disc, (f"Beyond the largest fitted run the predictive bands add the field prior's "
-                  f"extrapolation discrepancy updated by {calib.errors['fold'].nunique()} "
-                  f"leave-future-out refits of this sweep (calibrate_discrepancy; "
-                  f"importance-sampling ESS {disc.ess:.0f}). {disc.note}").strip()
+                  f"extrapolation discrepancy updated by this sweep's leave-future-out refits "
+                  f"(calibrate_discrepancy; importance-sampling ESS {disc.ess:.0f}). "
+                  f"{disc.note}").strip()
 
 
 def _predictions_html(result: Any, budgets: np.ndarray, extrapolation: Any, note: str) -> str:

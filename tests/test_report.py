@@ -116,8 +116,9 @@ def test_report_predictions_carry_the_extrapolation_term(report):
     assert set(table.pop("band")) == {"predictive + field + own folds discrepancy"}  # which band
     table = table.astype(float)
     assert list(table["budget"]) == [1e22, 1e24]
-    assert (table["pred_lower"] <= table["lower"]).all()
-    assert (table["upper"] <= table["pred_upper"]).all()
+    # The band calibration may narrow a loose plain band beyond the data (lambda < 1),
+    # even inside the curve's credible band: only the median is always inside.
+    assert ((table["pred_lower"] < table["median"]) & (table["median"] < table["pred_upper"])).all()
     # Further beyond the data, more extrapolation error.
     assert table["decades_beyond"].is_monotonic_increasing
     width = np.log(table["pred_upper"] / table["pred_lower"])

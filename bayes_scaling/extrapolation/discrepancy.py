@@ -27,16 +27,18 @@ from ..models.discrepancy import (  # re-exported: one import for the whole mode
     distance,
     load_field_prior,
     log_predictive_draws,
-    update_with_errors,
     with_discrepancy,
 )
+from ..models.discrepancy_update import correlation_factor, update_with_errors
+from ..results.extensions import register
 from ..results.scaling_fit import ScalingFit
 from ..results.scaling_fit import fit as fit_law
 
 pd = lazy_import("pandas")
 
-__all__ = ["FOLD_FRACTIONS", "DiscrepancyCalibration", "calibrate_discrepancy", "errors_table", "fold_errors",
-           "Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE", "SD_REF", "axis_of",
+__all__ = ["FOLD_FRACTIONS", "OWN_FOLDS_MAX_RUNS", "default_discrepancy", "DiscrepancyCalibration",
+           "calibrate_discrepancy", "errors_table", "fold_errors", "Discrepancy", "FieldPrior",
+           "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE", "SD_REF", "axis_of", "correlation_factor",
            "distance", "load_field_prior", "log_predictive_draws", "update_with_errors",
            "with_discrepancy"]
 
@@ -45,18 +47,20 @@ def errors_table(fit: ScalingFit, runs: pd.DataFrame, seed: int,
                  correlation: bool = False) -> pd.DataFrame:
     """Held-out errors of ``fit`` on ``runs``: log residual, predictive SD, distance.
 
-    ``correlation=True`` also stores the correlation matrix of the plain predictive
-    draws across the runs in ``.attrs["corr"]``: one fit's parameter error shifts
-    all its predictions together, so its errors are not independent.
+    ``correlation=True`` also stores the correlation of the plain predictive draws
+    across the runs in ``.attrs["corr"]``, as the pair ``(W, g)`` of
+    :func:`correlation_factor`: one fit's parameter error shifts all its
+    predictions together, so its errors are not independent.
     """
     sizes = {k: runs[k].to_numpy(np.float64) for k in ("N", "D", "C") if k in runs.columns}
-    draws = log_predictive_draws(fit, sizes, seed)
+    curve, noise = log_predictive_draws(fit, sizes, seed, parts=True)
+    draws = curve + noise
     lower, median, upper = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
     log_loss = np.log(runs["loss"].to_numpy(np.float64))
     table = pd.DataFrame({"e": log_loss - median, "sd": (upper - lower) / _Z90_WIDTH,
                           "d": distance(fit, sizes)})
     if correlation:
-        table.attrs["corr"] = np.atleast_2d(np.corrcoef(draws, rowvar=False))
+        table.attrs["corr"] = correlation_factor(curve, noise)
     return table
 
 
@@ -98,8 +102,8 @@ def fold_errors(fit: ScalingFit, *, fraction: float | Sequence[float] = FOLD_FRA
     -------
     errors, reason
         Columns ``e``, ``sd``, ``d``, ``w``, ``fold`` (the cut's fraction) and
-        ``.attrs["corr"]``, a mapping fold -> correlation of its plain predictive draws
-        (:func:`errors_table`); ``None`` and the reason when no cut is usable.
+        ``.attrs["corr"]``, a mapping fold -> correlation ``(W, g)`` of its plain
+        predictive draws (:func:`errors_table`); ``None`` and the reason when no cut is usable.
     """
     fractions = _as_fractions(fraction)
     axis = axis_of(fit.law)
@@ -200,3 +204,42 @@ def calibrate_discrepancy(fit: ScalingFit, *, prior: FieldPrior | None = None,
         warnings.warn(disc.note, FieldPriorOnlyWarning, stacklevel=2)
     return DiscrepancyCalibration(fit, disc, errors)
 
+
+#: Above this many runs :func:`default_discrepancy` skips the own folds (three refits of a
+#: big table and the eigen-decomposition of each fold's predictive covariance grow to
+#: minutes): the field prior alone, with a note; ``calibrate_discrepancy(fit)`` still runs them.
+OWN_FOLDS_MAX_RUNS = 4096
+
+
+def default_discrepancy(fit: ScalingFit) -> Discrepancy:
+    """The discrepancy :meth:`ScalingFit.predict` adds by default (``extrapolation="auto"``).
+
+    The field prior updated by the sweep's own leave-future-out folds
+    (:func:`calibrate_discrepancy` with its defaults: three refits that reuse the
+    fit's compiled sampler), or the field prior alone, with
+    :attr:`Discrepancy.note` saying why, for a fit with groups, learning curves,
+    a table without a usable fold or one above :data:`OWN_FOLDS_MAX_RUNS` runs.
+    Computed on the first call and kept on the fit.
+    """
+    cached = fit.__dict__.get("_default_discrepancy")
+    if cached is not None:
+        return cached
+    reason = ""
+    if type(fit) is not ScalingFit:
+        reason = f"a {type(fit).__name__} is not refitted by folds: field prior alone"
+    elif fit.groups is not None:
+        reason = "a fit with groups is not refitted by folds: field prior alone"
+    elif fit.runs.num_runs > OWN_FOLDS_MAX_RUNS:
+        reason = (f"{fit.runs.num_runs} runs: above {OWN_FOLDS_MAX_RUNS} the own folds are "
+                  "left to calibrate_discrepancy(fit): field prior alone")
+    if reason:
+        disc = Discrepancy.from_field(seed=fit.seed, note=reason)
+    else:
+        with warnings.catch_warnings():  # the note says it; predict() stays quiet
+            warnings.simplefilter("ignore", FieldPriorOnlyWarning)
+            disc = calibrate_discrepancy(fit).discrepancy
+    object.__setattr__(fit, "_default_discrepancy", disc)  # frozen dataclass: a cache
+    return disc
+
+
+register("default_discrepancy", default_discrepancy)

@@ -40,8 +40,7 @@ width :math:`\lambda s` increasing with the plain band's :math:`s`. All of
 :math:`(\mu, \tau, a_s, b)` are *sampled*: each posterior predictive draw
 carries its own, drawn from
 
-* the **field prior** (``extrapolation="field"``, the default of
-  :meth:`bayes_scaling.ScalingFit.predict`): the population distribution of a
+* the **field prior** (``extrapolation="field"``): the population distribution of a
   hierarchical meta-analysis over the public sweeps (:mod:`bayes_scaling.extrapolation.field`),
 
   .. math::
@@ -62,7 +61,12 @@ carries its own, drawn from
   errors (importance resampling). A fold's errors are jointly normal with the
   correlation of its fit's plain predictive draws (one fit's parameter error
   shifts all its predictions together; counting them as independent made a
-  single unlucky fold look like a drift). The folds are nested, so a run above
+  single unlucky fold look like a drift). That correlation is the curves' few
+  parameter directions plus independent observation noise, kept as low rank
+  plus diagonal, so the exact Gaussian likelihood of every candidate draw costs
+  ``O(n k^2)`` by the Woodbury identity rather than a Cholesky factor's
+  ``O(n^3)`` (:mod:`bayes_scaling.models.discrepancy_update`, which also
+  describes the adaptive importance sampler). The folds are nested, so a run above
   several cuts is predicted more than once; each fold's log-likelihood weighs
   by the mean over its runs of ``1 / (folds holding the run out)``, so each run
   counts about once: a composite likelihood, an approximation to the exact
@@ -75,33 +79,40 @@ leave-one-sweep-out; known-truth coverage from the slow tests of
 ``tests/test_discrepancy.py``): see the section *Model choice* there for drift
 plus scale against scale only, with against without the band calibration,
 a sweep-specific against a shared calibration level, and one against
-several own folds. A Gaussian process in log ``N`` and log ``D`` and
-separate distances in log ``N`` and log ``D`` were not measured: the held-out
-runs of a sweep lie on a few iso-FLOP or size lines, too few to identify a
-length scale or two slopes. The band calibration is an empirical
+several own folds. Two other forms are measured there, leave-one-sweep-out
+against this one (section *Discrepancy forms not shipped*, by
+``benchmarks/discrepancy_variants.py``),
+and neither is better on interval score or coverage: separate distances in
+log ``N`` and log ``D`` (a run beyond the largest fitted compute is often
+within the fitted ``N`` and ``D``, where both distances are zero and the
+miss is not), and a Gaussian process in ``(log N, log D)`` (Kennedy and
+O'Hagan 2001; its length scale comes out near one decade, and the band
+widens). The band calibration is an empirical
 statement about the public sweeps: a fit far outside their kind (a handful of
-runs, a new loss) should be checked with :func:`calibrate_discrepancy` or shown
-with ``extrapolation="none"`` next to it.
+runs, a new loss) should be checked against ``extrapolation="field"`` and
+``extrapolation="none"``.
 
 Known gaps (measured; numbers in ``benchmarks/EXTRAPOLATION.md`` and the slow
 tests):
 
-* The field prior alone (the default of ``predict``: no refits) is wider than
+* The field prior alone (``extrapolation="field"``: no refits) is wider than
   needed: leave-one-sweep-out its mean 90% coverage lies above the bar's 0.95,
   and it over-covers simulated runs from a correct law. Its sweep-specific
   calibration level is what widens a new sweep's band, at a cost in interval
   score against a level shared by the field. It is shipped because the
-  own-fold update needs it: with it the updated bands meet every item of the
-  bar, with a shared level they do not; on simulated runs from a correct law
+  own-fold update needs it: with it the updated bands come closest to the bar
+  (every item but the lowest sweep's coverage, which falls just short), with a
+  shared level they fall further short; on simulated runs from a correct law
   and on bending truth they keep the nominal coverage where the plain band
-  fails on the latter. Use :func:`calibrate_discrepancy` where the sweep has
-  the runs. The model-choice rows of the benchmark measure its two parts
-  (errors counted as independent within a fold; the 65% cut alone).
+  fails on the latter. The updated prior is therefore the default of
+  ``predict`` (``extrapolation="auto"``: the field prior alone where the sweep
+  has no usable fold). The model-choice rows of the benchmark measure its two
+  parts (errors counted as independent within a fold; the 65% cut alone).
 * A cut needs at least 15 fitted runs below it; 2 of the 12 public sweeps
   (datablations single-epoch, Pythia) have none and get the field prior alone.
 * The large iso-FLOP sweeps (Chinchilla, the Marin mixes) stay the least
-  covered after the update: their misses beyond the range are larger than
-  their own folds show.
+  covered after the update (the lowest, just under the bar's 0.6): their misses
+  beyond the range are larger than their own folds show.
 * The nested folds' pooled likelihood is approximate (above); the
   meta-analysis treats one sweep's held-out errors as independent; its NUTS
   fits with ``s_a`` show a few divergences (up to 25 of 4000 draws per
@@ -122,13 +133,11 @@ import numpy as np
 from ..exceptions import BayesScalingWarning
 
 if TYPE_CHECKING:  # the fit's duck type: runs, law, predict_draws, noise_draws
-    import pandas as pd
 
     ScalingFit = Any
 
 __all__ = ["Discrepancy", "FieldPrior", "FieldPriorOnlyWarning", "FIELD_PRIOR_FILE", "SD_REF",
-           "axis_of", "distance", "with_discrepancy", "load_field_prior", "log_predictive_draws",
-           "update_with_errors"]
+           "axis_of", "distance", "with_discrepancy", "load_field_prior", "log_predictive_draws"]
 
 #: Package data file holding the field prior's hyperparameter draws (written by
 #: ``tools/field_prior.py``; never edited by hand).
@@ -181,14 +190,15 @@ class FieldPrior:
 
     def sample_all(self, num: int, seed: int) -> dict[str, np.ndarray]:
         """``num`` draws of ``mu``, ``tau``, ``a``, ``b`` for a new sweep (population
-        predictive: ``a`` is the new sweep's ``a_s``)."""
+        predictive: ``a`` is the new sweep's ``a_s``), and ``k``, the index of the
+        hyperparameter draw each came from."""
         rng = np.random.default_rng(seed)
         k = rng.integers(0, len(self.m), num)
         mu = self.m[k] + self.s_mu[k] * rng.standard_normal(num)
         tau = np.exp(self.ell[k] + self.s_tau[k] * rng.standard_normal(num))
         # Drawn after mu and tau, so a prior with s_a = 0 keeps its earlier draws.
         a = self.a[k] + self.s_a[k] * rng.standard_normal(num)
-        return {"mu": mu, "tau": tau, "a": a, "b": self.b[k]}
+        return {"mu": mu, "tau": tau, "a": a, "b": self.b[k], "k": k}
 
     def sample(self, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``num`` draws of ``(mu, tau)`` for a new sweep (population predictive)."""
@@ -296,107 +306,38 @@ def distance(fit: ScalingFit, sizes: dict[str, np.ndarray]) -> np.ndarray:
     return np.maximum(np.log10(np.asarray(sizes[axis], dtype=np.float64) / reach), 0.0)
 
 
-def log_predictive_draws(fit: ScalingFit, sizes: dict[str, np.ndarray], seed: int
-                         ) -> np.ndarray:
-    """Plain draws of a new run's observed log-loss: curve plus observation noise."""
+def log_predictive_draws(fit: ScalingFit, sizes: dict[str, np.ndarray], seed: int, *,
+                         parts: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Plain draws of a new run's observed log-loss: curve plus observation noise
+    (``parts=True``: the two parts, curve and noise, separately)."""
     import jax
 
     curve = np.log(fit.predict_draws(**{k: sizes[k] for k in fit.law.inputs}))
-    return curve + fit.noise_draws(curve.shape, jax.random.PRNGKey(seed))
-
-
-def _fold_loglik(e, sd, d, lam, tau, mu, corr):
-    """Log-likelihood per draw of one fold's errors, correlated through ``corr``.
-
-    ``e ~ MVN(mu d, L R L + diag(tau^2 d^2))`` with ``L = diag(lambda sd)`` and ``R``
-    the correlation of the fold fit's plain predictive draws; processed in chunks
-    of draws (one Cholesky factor per draw).
-    """
-    n = e.shape[0]
-    out = np.empty(lam.shape[0])
-    eye = np.eye(n)
-    for start in range(0, lam.shape[0], 256):
-        sl = slice(start, start + 256)
-        scale = lam[sl] * sd[None, :]
-        cov = scale[:, :, None] * corr[None] * scale[:, None, :]
-        cov = cov + ((tau[sl, None] * d[None, :]) ** 2)[:, :, None] * eye[None] + 1e-12 * eye
-        chol = np.linalg.cholesky(cov)
-        resid = e[None, :] - mu[sl, None] * d[None, :]
-        white = np.linalg.solve(chol, resid[:, :, None])[:, :, 0]
-        logdet = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
-        out[sl] = -0.5 * (logdet + np.sum(white ** 2, axis=1))
-    return out
-
-
-def update_with_errors(prior: FieldPrior, errors: pd.DataFrame, *, num: int = 4000,
-                       seed: int = 0) -> Discrepancy:
-    """Field prior updated by a sweep's own fold errors (importance resampling).
-
-    ``errors`` has columns ``e`` (observed minus predicted log-loss), ``sd``
-    (plain predictive SD) and ``d`` (decades beyond the fold's data), and
-    optionally ``w`` (a weight per error, default 1); the log-likelihood of draw
-    ``j`` is ``sum_i w_i log Normal(e_i; mu_j d_i, (lambda_ij sd_i)^2 + tau_j^2 d_i^2)``.
-    Weights ``w_i = 1 / k_i`` for a run held out by ``k_i`` nested folds count each
-    run once (a composite likelihood: the folds' errors are correlated, so the
-    pooled likelihood is an approximation, not the exact one).
-
-    Where ``errors.attrs["corr"]`` maps each value of column ``fold`` to the
-    correlation matrix of that fold fit's plain predictive draws (as
-    :func:`bayes_scaling.extrapolation.discrepancy.fold_errors` returns), the errors
-    of a fold are jointly normal, ``MVN(mu d, L R L + diag(tau^2 d^2))`` with
-    ``L = diag(lambda sd)``: the same joint scaling of a plain draw as
-    :meth:`Discrepancy.apply`. Each fold then weighs by the mean of its rows'
-    ``w``. Without it the errors are independent, as above: a fit's parameter
-    error, shared by all its predictions, would then count once per run.
-    """
-    draws = prior.sample_all(4 * num, seed)
-    mu, tau, a, b = (draws[k] for k in ("mu", "tau", "a", "b"))
-    e, sd, d = (errors[c].to_numpy(np.float64)[None, :] for c in ("e", "sd", "d"))
-    wt = (errors["w"].to_numpy(np.float64) if "w" in errors.columns
-          else np.ones(e.shape[1]))[None, :]
-    if np.any(~np.isfinite(wt)) or np.any(wt < 0):
-        raise ValueError("errors column 'w' must hold finite weights >= 0")
-    lam = np.exp((a[:, None] + b[:, None] * np.log(sd / SD_REF)) * np.minimum(d, 1.0))
-    corr = errors.attrs.get("corr")
-    if corr is not None and "fold" in errors.columns:
-        folds = errors["fold"].to_numpy()
-        logw = np.zeros(len(mu))
-        for f in np.unique(folds):
-            rows = folds == f
-            r = np.asarray(corr[f], dtype=np.float64)
-            if r.shape != (rows.sum(), rows.sum()):
-                raise ValueError(f"errors.attrs['corr'][{f!r}] has shape {r.shape}, fold "
-                                 f"{f!r} has {rows.sum()} rows")
-            logw += np.mean(wt[0, rows]) * _fold_loglik(
-                e[0, rows], sd[0, rows], d[0, rows], lam[:, rows], tau, mu, r)
-    else:
-        var = (lam * sd) ** 2 + (tau[:, None] * d) ** 2
-        logw = -0.5 * np.sum(wt * (np.log(var) + (e - mu[:, None] * d) ** 2 / var), axis=1)
-    w = np.exp(logw - logw.max())
-    w /= w.sum()
-    ess = float(1.0 / np.sum(w ** 2))
-    k = np.random.default_rng(seed + 1).choice(len(w), size=num, p=w)
-    note = "" if ess >= 100 else (f"importance update has an effective sample size of "
-                                  f"{ess:.0f}: the sweep's folds disagree with the field prior")
-    return Discrepancy(mu=mu[k], tau=tau[k], a=a[k], b=b[k], source="field + own folds",
-                       note=note, ess=ess)
+    noise = np.asarray(fit.noise_draws(curve.shape, jax.random.PRNGKey(seed)))
+    return (curve, noise) if parts else curve + noise
 
 
 def with_discrepancy(fit: ScalingFit, sizes: dict[str, np.ndarray], log_obs: np.ndarray,
                       extrapolation: Any, seed: int) -> tuple[np.ndarray, str, np.ndarray]:
     """Predictive log-loss draws with the discrepancy: the band, its label and ``d``.
 
-    ``extrapolation``: ``"field"`` (the shipped field prior), ``"none"`` (plain band) or a
-    :class:`Discrepancy`.
+    ``extrapolation``: ``"auto"`` (``fit.discrepancy()``: the field prior updated by
+    the sweep's own folds where it has the runs; computed only when a point lies
+    beyond the data), ``"field"`` (the shipped field prior alone), ``"none"``
+    (plain band) or a :class:`Discrepancy`.
     """
     beyond = distance(fit, dict(sizes))
     if isinstance(extrapolation, str) and extrapolation == "none":
         return log_obs, "plain predictive", beyond
-    if isinstance(extrapolation, str) and extrapolation == "field":
+    if isinstance(extrapolation, str) and extrapolation == "auto":
+        if not np.any(beyond > 0):  # zero inside the data: no refits needed
+            return log_obs, "plain predictive (inside the data)", beyond
+        disc = fit.discrepancy()
+    elif isinstance(extrapolation, str) and extrapolation == "field":
         disc = Discrepancy.from_field(seed=seed)
     elif isinstance(extrapolation, Discrepancy):
         disc = extrapolation
     else:
-        raise ValueError(f"extrapolation must be 'field', 'none' or a Discrepancy, got "
-                         f"{extrapolation!r}")
+        raise ValueError(f"extrapolation must be 'auto', 'field', 'none' or a Discrepancy, "
+                         f"got {extrapolation!r}")
     return disc.apply(log_obs, beyond, seed), f"predictive + {disc.source} discrepancy", beyond

@@ -84,7 +84,7 @@ def plot_loss_vs_compute(
     targets: Any = None,
     seed: int | None = None,
     ax: Any = None,
-    extrapolation: Any = "field",
+    extrapolation: Any = "auto",
 ) -> Any:
     """Observed runs, the posterior compute-optimal frontier with bands, extrapolation shaded.
 
@@ -113,7 +113,7 @@ def plot_loss_vs_compute(
         Seed of the simulated observation noise of predictive intervals
         (default: the fit's seed + 1).
     ax : matplotlib Axes, optional
-    extrapolation : {"field", "none"} or Discrepancy, default "field"
+    extrapolation : {"auto", "field", "none"} or Discrepancy, default "auto"
         The discrepancy of the targets' predictive intervals beyond the data, as
         in :meth:`~bayes_scaling.ScalingFit.predict`.
 

@@ -20,6 +20,7 @@ _REGISTRY: dict[str, Callable[..., Any]] = {}
 PROVIDERS = {"plot": "bayes_scaling.plots", "compare": "bayes_scaling.compare",
              "crossover": "bayes_scaling.compare", "group_effects": "bayes_scaling.compare",
              "suggest_runs": "bayes_scaling.design",
+             "default_discrepancy": "bayes_scaling.extrapolation",
              "plot_hyperparameter_law": "bayes_scaling.plots",
              "plot_hyperparameter_sweeps": "bayes_scaling.plots",
              "plot_critical_batch": "bayes_scaling.plots"}

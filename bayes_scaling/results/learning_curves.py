@@ -199,7 +199,7 @@ class LearningCurveFit(ScalingFit):
 
     def predict(self, N: Any = None, D: Any = None, C: Any = None, *,  # noqa: N803
                 level: float | None = None, seed: int | None = None, group: str | None = None,
-                run: str | None = None, extrapolation: Any = "field") -> pd.DataFrame:
+                run: str | None = None, extrapolation: Any = "auto") -> pd.DataFrame:
         """Loss of a new run (default) or, with ``run=label``, of a fitted run continued.
 
         Columns as in :meth:`ScalingFit.predict`. For a new run the curve band is the

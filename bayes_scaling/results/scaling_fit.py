@@ -190,7 +190,7 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
         seed: int | None = None,
         group: str | None = None,
         U: Any = None,  # noqa: N803
-        extrapolation: Any = "field",
+        extrapolation: Any = "auto",
     ) -> pd.DataFrame:
         """Posterior predictive loss at new (N, D) or C, far outside the data if need be.
 
@@ -210,12 +210,13 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
 
         Other Parameters
         ----------------
-        extrapolation : {"field", "none"} or Discrepancy, default "field"
-            ``"field"``: beyond the largest fitted run the predictive band adds the
-            discrepancy of :class:`~bayes_scaling.Discrepancy` with the shipped field
-            prior (zero inside); ``"none"``: the plain band; a ``Discrepancy`` (e.g.
-            from :func:`~bayes_scaling.calibrate_discrepancy`: the field prior
-            updated by this sweep's own folds) uses its draws.
+        extrapolation : {"auto", "field", "none"} or Discrepancy, default "auto"
+            Beyond the largest fitted run the predictive band adds a
+            :class:`~bayes_scaling.Discrepancy` (zero inside the data). ``"auto"``:
+            :meth:`discrepancy`, the field prior updated by this sweep's own
+            leave-future-out folds where it has the runs (computed on the first
+            prediction beyond the data); ``"field"``: the field prior alone;
+            ``"none"``: the plain band; a ``Discrepancy`` uses its draws.
 
         Examples
         --------
@@ -232,6 +233,15 @@ class ScalingFit(OnDemandLogLikelihood, PosteriorResults):
         out = predictive_table(flat, np.exp(log_mean), log_obs, level, log_observed=True)
         out["band"], out["decades_beyond"] = band_label, beyond
         return out
+
+    def discrepancy(self) -> Any:
+        """The extrapolation discrepancy :meth:`predict` adds by default (kept on the fit).
+
+        The field prior updated by the sweep's own folds
+        (:func:`~bayes_scaling.calibrate_discrepancy`'s defaults), or the field prior
+        alone with ``.note`` saying why. Computed on the first call.
+        """
+        return implementation("default_discrepancy")(self)
 
     def predict_draws(self, N: Any = None, D: Any = None, C: Any = None,  # noqa: N803
                       *, group: str | None = None, U: Any = None) -> np.ndarray:  # noqa: N803
