@@ -31,6 +31,7 @@ import time
 import warnings
 from pathlib import Path
 
+import extrapolation_causes  # benchmarks/extrapolation_causes.py (broken law, stacking)
 import nopt_backtest  # benchmarks/nopt_backtest.py (it imports bayes_scaling first)
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ from bayes_scaling.models.allocation_discrepancy import isoflop_vertices
 ROOT = Path(__file__).resolve().parent.parent
 NUTS = {"chains": 4, "draws": 500, "warmup": 500}
 LEVELS = (0.5, 0.9)
-ROWS = ("new default: field prior", "field prior + own folds", "plain predictive band",
+ROWS = ("field prior alone", "new default: field prior + own folds", "plain predictive band",
         "today's calibrate_extrapolation", "classical Approach 3 bootstrap + residual SD")
 
 
@@ -76,8 +77,10 @@ def independent(errors: pd.DataFrame | None) -> pd.DataFrame | None:
     out = errors.copy()
     out.attrs = {}
     return out
-CAUSES = ("student_t likelihood", "drop smallest 20% of training runs", "Kaplan law",
-          "non-embedding N")
+OWN_CAUSES = ("student_t likelihood", "drop smallest 20% of training runs", "Kaplan law",
+              "non-embedding N")
+# The last two are fitted and cached by extrapolation_causes.py (merged in main()).
+CAUSES = OWN_CAUSES + extrapolation_causes.CAUSES2
 
 
 def causes(sweep: field.Sweep, seed: int) -> dict:
@@ -86,7 +89,7 @@ def causes(sweep: field.Sweep, seed: int) -> dict:
 
     train, test, _ = field.split_sweep(sweep.runs)
     out = {}
-    for cause in CAUSES:
+    for cause in OWN_CAUSES:
         tr, te, law, kw = train, test, sweep.law, {}
         if cause == "student_t likelihood":
             kw = {"likelihood": "student_t"}
@@ -263,7 +266,7 @@ def stage2(results: list[dict], seed: int) -> tuple[pd.DataFrame, dict]:
         for cause, v in r.get("causes", {}).items():
             rows.append({"sweep": r["name"], "row": f"cause: {cause}, plain band",
                          **score(r["loss"], *bands_from_log_draws(v["log_draws"])), "note": ""})
-            draws = variants["new default: field prior"].apply(v["log_draws"], v["d"], seed + 3)
+            draws = variants[ROWS[0]].apply(v["log_draws"], v["d"], seed + 3)
             rows.append({"sweep": r["name"], "row": f"cause: {cause}, field prior",
                          **score(r["loss"], *bands_from_log_draws(draws)), "note": ""})
         c = r["classical"]
@@ -286,7 +289,7 @@ def pct(x: float) -> str:
 
 def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds: float,
            nopt_table: pd.DataFrame | None = None, nopt_priors: dict | None = None,
-           nopt: dict | None = None) -> str:
+           nopt: dict | None = None, cause_notes: list[str] | None = None) -> str:
     out = ["# Extrapolation backtest: honest bands beyond the data", ""]
     out.append(f"`python benchmarks/extrapolation.py` on {datetime.date.today()}, "
                f"{platform.machine()}, {os.cpu_count()} CPU cores; NUTS {NUTS['chains']} chains "
@@ -367,13 +370,13 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
             f"{', '.join(full)}) the law fits the small runs loosely (large noise scale or "
             f"weakly identified parameters) and the plain band is wider than the misses: "
             f"plain 90% / 50% coverage {plain.loc[full, 'cov90'].mean():.2f} / "
-            f"{plain.loc[full, 'cov50'].mean():.2f}; the new default, whose band calibration "
+            f"{plain.loc[full, 'cov50'].mean():.2f}; the field prior alone, whose band calibration "
             f"narrows loose bands beyond the data, {field_rows.loc[full, 'cov90'].mean():.2f} / "
             f"{field_rows.loc[full, 'cov50'].mean():.2f}; without the calibration "
             f"{no_cal.loc[full, 'cov90'].mean():.2f} / {no_cal.loc[full, 'cov50'].mean():.2f}. "
             f"On the {len(short)} sweeps where the plain band falls short ({', '.join(short)}) "
             f"the plain band covers {plain.loc[short, 'cov90'].mean():.2f} / "
-            f"{plain.loc[short, 'cov50'].mean():.2f}, the new default "
+            f"{plain.loc[short, 'cov50'].mean():.2f}, the field prior alone "
             f"{field_rows.loc[short, 'cov90'].mean():.2f} / "
             f"{field_rows.loc[short, 'cov50'].mean():.2f}.",
             "- Model choice by interval score (lower is better): "
@@ -438,7 +441,11 @@ def report(results: list[dict], table: pd.DataFrame, priors: dict, args, seconds
                          "interval score": f"{sub['interval_score'].mean():.4f} "
                                            f"({ref['interval_score'].mean():.4f})"})
     out.append(markdown(pd.DataFrame(crow)) if crow else "(not run)")
+    out += cause_notes or []
     out += nopt_backtest.section(nopt, nopt_table, nopt_priors, LEVELS[-1], markdown)
+    import discrepancy_variants  # benchmarks/: imports this module, hence here (issue #15)
+
+    out += discrepancy_variants.section(args.seed, results, shipped=priors)
     out += ["", "## Field prior (leave-one-sweep-out fits)", "",
             "Posterior medians of the population: drift mean `m` and SD `s_mu` (log-loss per "
             "decade of compute beyond the fitted runs), scale `exp(ell)` and log-SD `s_tau`, "
@@ -489,12 +496,13 @@ def main(argv: list[str] | None = None) -> int:
             results.append(stage1(sweep, args.seed, args.bootstrap))
             print(f"{sweep.name}: {results[-1]['seconds']:.0f} s", file=sys.stderr)
         cache.write_bytes(pickle.dumps(results))
+    cause_notes = extrapolation_causes.add_to(results, args.seed, NUTS, args.refit)
     table, priors = stage2(results, args.seed)
     nopt = nopt_backtest.stage(args.seed, NUTS, refit=args.refit)
     nopt_table, nopt_priors = nopt_backtest.stage2(nopt, args.seed)
     Path(args.output).write_text(report(results, table, priors, args,
                                         time.perf_counter() - start, nopt_table, nopt_priors,
-                                        nopt))
+                                        nopt, cause_notes))
     if args.write_allocation_prior:
         path = nopt_backtest.write_prior(nopt, args.seed, field.protocol_provenance(NUTS, args.seed))
         print(f"wrote {path}", file=sys.stderr)
