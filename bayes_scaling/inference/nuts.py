@@ -45,11 +45,11 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
-from numpyro.infer import init_to_median
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import find_valid_initial_params, initialize_model
 
 from .compiled import SAMPLERS, guard_memory_maps
+from .initialization import init_to_prior_centre
 from .progress import progress_bar, progress_enabled
 
 __all__ = ["SamplerConfig", "NutsResult", "run_nuts", "run_nuts_batched", "choose_chain_method",
@@ -234,7 +234,7 @@ def _laplace(potential: Callable, z0: jax.Array, iterations: int):
 
 def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: SamplerConfig):
     """Build ``chain(key, model_kwargs) -> (constrained draws, _ChainTrace)`` for one chain."""
-    init_strategy = init_to_median(num_samples=15)
+    init_strategy = init_to_prior_centre()  # no prior sampler in the program
     # Traced abstractly (eval_shape) with arguments of this shape: gives the
     # potential and postprocessing functions as generators of the (dynamic) model
     # arguments. Running it eagerly instead would compile every primitive of the
