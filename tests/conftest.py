@@ -73,27 +73,18 @@ NOTEBOOK_TIMEOUT = 240
 SLOW_NOTEBOOKS = ("beyond_chinchilla.ipynb", "chinchilla_replication.ipynb")
 
 
-@pytest.fixture(scope="session")
-def executed_notebooks(tmp_path_factory, request):
-    """Every notebook of ``notebooks/`` executed once per session, written to a temp dir.
-
-    ``tests/test_notebooks.py`` checks each run; ``tests/test_docs.py`` builds the
-    gallery from these executed copies (``nb_execution_mode=off``), so the default
-    suite checks the gallery's figures without running the notebooks twice. Returns
-    ``{name: (path of the executed copy or None, seconds, error or skip reason)}``.
-    """
+def _execute_notebooks(out, kernel_cache, every: bool) -> dict:
+    """Execute every notebook of ``notebooks/`` into ``out``: ``{name: (path, seconds, error)}``."""
     from pathlib import Path
 
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
+    import nbclient
+    import nbformat
+
     root = Path(__file__).resolve().parent.parent
-    out = tmp_path_factory.mktemp("executed_notebooks")
-    kernel_cache = tmp_path_factory.mktemp("notebook_compile_cache")  # empty at the start
     results = {}
-    every = (os.environ.get("BAYES_SCALING_ALL_NOTEBOOKS") == "1"
-             or "slow" in str(request.config.getoption("markexpr", "")).replace("not slow", ""))
     for path in sorted((root / "notebooks").glob("*.ipynb")):
+        if _NOTEBOOKS.get("stop"):
+            break
         if path.name in SLOW_NOTEBOOKS and not every:
             results[path.name] = (None, 0.0, "skip: a long notebook, executed with -m slow "
                                              "(make test-slow) or BAYES_SCALING_ALL_NOTEBOOKS=1")
@@ -121,6 +112,84 @@ def executed_notebooks(tmp_path_factory, request):
         nbformat.write(nb, out / path.name)
         results[path.name] = (out / path.name, time.perf_counter() - start, None)
     return results
+
+
+#: The background notebook run of this session: thread, folder, results or error.
+_NOTEBOOKS: dict = {}
+
+
+def _start_notebooks(config) -> None:
+    """Start executing the notebooks in a background thread (once per session).
+
+    The kernels are processes of their own, so they run on the core the suite
+    leaves idle while it compiles (XLA compiles one program at a time).
+    """
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    if "thread" in _NOTEBOOKS:
+        return
+    folder = Path(tempfile.mkdtemp(prefix="bayes_scaling_notebooks_"))
+    (folder / "executed").mkdir()
+    (folder / "cache").mkdir()  # compile cache the session's kernels share, empty at start
+    every = (os.environ.get("BAYES_SCALING_ALL_NOTEBOOKS") == "1"
+             or "slow" in str(config.getoption("markexpr", "")).replace("not slow", ""))
+
+    def run() -> None:
+        try:
+            _NOTEBOOKS["results"] = _execute_notebooks(folder / "executed", folder / "cache", every)
+        except BaseException as error:  # re-raised by the fixture, in the test that needs it
+            _NOTEBOOKS["error"] = error
+
+    _NOTEBOOKS["folder"] = folder
+    _NOTEBOOKS["thread"] = threading.Thread(target=run, name="notebooks", daemon=True)
+    _NOTEBOOKS["thread"].start()
+
+
+def _notebook_tools_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("nbformat", "nbclient", "ipykernel"))
+
+
+def pytest_collection_finish(session):
+    """Start the notebooks as soon as the suite knows a test needs them."""
+    if _notebook_tools_installed() and any(
+            "executed_notebooks" in getattr(item, "fixturenames", ()) for item in session.items):
+        _start_notebooks(session.config)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Let a running notebook stop its kernel, then remove the executed copies."""
+    import shutil
+
+    thread = _NOTEBOOKS.get("thread")
+    if thread is not None:
+        _NOTEBOOKS["stop"] = True  # an interrupted session starts no further notebook
+        thread.join(timeout=NOTEBOOK_TIMEOUT)
+        shutil.rmtree(_NOTEBOOKS["folder"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(request):
+    """Every notebook of ``notebooks/`` executed once per session, written to a temp dir.
+
+    ``tests/test_notebooks.py`` checks each run; ``tests/test_docs.py`` builds the
+    gallery from these executed copies (``nb_execution_mode=off``), so the default
+    suite checks the gallery's figures without running the notebooks twice. The run
+    starts in the background when collection ends (:func:`pytest_collection_finish`)
+    and this fixture waits for it. Returns
+    ``{name: (path of the executed copy or None, seconds, error or skip reason)}``.
+    """
+    for name in ("nbformat", "nbclient", "ipykernel"):
+        pytest.importorskip(name)
+    _start_notebooks(request.config)  # no-op when collection started it
+    _NOTEBOOKS["thread"].join()
+    if "error" in _NOTEBOOKS:
+        raise _NOTEBOOKS["error"]
+    return _NOTEBOOKS["results"]
 
 
 def notebook_kernel_manager(cache_dir=None):
