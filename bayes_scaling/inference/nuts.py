@@ -325,7 +325,7 @@ def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: Sam
 SEQUENTIAL_ABOVE = 16384
 
 #: Most Levenberg-Marquardt steps towards the mode before sampling (SamplerConfig.laplace);
-#: they stop at convergence. From the prior median of a 10k-run table about 40 are
+#: they stop at convergence. From the prior centre of a 10k-run table about 40 are
 #: needed, of a 100k-run table up to ~150 (100 left one chain of four short of it).
 LAPLACE_ITERATIONS = 300
 
