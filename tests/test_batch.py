@@ -48,8 +48,14 @@ def test_new_data_of_a_seen_shape_does_not_recompile(seed):
 def test_fit_many_matches_independent_fits_in_distribution(seed):
     tables = _tables(range(6))
     batch = bs.fit_many(tables, seed=seed + 3, chains=4, draws=600, warmup=400)
-    assert len(batch) == 6 and batch.diagnostics["ok"].all()
-    assert (batch.diagnostics["divergences"] == 0).all()
+    diagnostics = batch.diagnostics
+    assert len(batch) == 6
+    assert (diagnostics["max_rhat"] <= 1.01).all()
+    assert (np.minimum(diagnostics["min_ess_bulk"], diagnostics["min_ess_tail"]) >= 400).all()
+    # A divergence is a rare event on these tables: 1 in 12 fits (seeds 0 and 1, 2,400
+    # transitions each). At that rate (Poisson, 0.6 per batch) 6 or more in a batch has
+    # probability 3e-5; a sampler with a real problem diverges far more often.
+    assert diagnostics["divergences"].sum() <= 5
     summary = batch.summary(level=0.99)
     for name, true in bs.EXAMPLE_TRUTH.items():
         rows = summary.xs(name, level="parameter")
