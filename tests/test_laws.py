@@ -147,5 +147,15 @@ def test_log_add_equals_logsumexp_in_value_and_gradient(k):
                             argnums=tuple(range(k)))(*terms)
         for got, want in zip(grads, expected, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+        # Second derivatives too (the sampler's Laplace step takes a Hessian, forward
+        # over reverse): the held-constant shift must not drop any term of them.
+        point = jnp.asarray(rng.normal(0.0, 2.0, k))
+
+        def hessian(f):
+            return jax.jacfwd(jax.grad(lambda z: f(*z)))(point)
+
+        np.testing.assert_allclose(hessian(log_add),
+                                   hessian(lambda *t: logsumexp(jnp.stack(t))),
+                                   rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="two or three"):
         log_add(jnp.zeros(2))
