@@ -46,10 +46,10 @@ from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from numpyro.infer.hmc import hmc
-from numpyro.infer.util import find_valid_initial_params, initialize_model
+from numpyro.infer.util import initialize_model
 
 from .compiled import SAMPLERS, guard_memory_maps
-from .initialization import init_to_prior_centre
+from .initialization import init_to_prior_centre, prior_centre_point
 from .progress import progress_bar, progress_enabled
 
 __all__ = ["SamplerConfig", "NutsResult", "run_nuts", "run_nuts_batched", "choose_chain_method",
@@ -264,10 +264,8 @@ def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: Sam
         global _TRACE_COUNT
         _TRACE_COUNT += 1
         key_init, key_run = jax.random.split(key)
-        (init_params, _, _), _ = find_valid_initial_params(
-            key_init, model, init_strategy=init_strategy, model_kwargs=kwargs,
-            prototype_params=prototype)
-        z_init, _ = ravel_pytree(init_params)
+        start = prior_centre_point(model, key_init, kwargs)
+        z_init, _ = ravel_pytree({name: start[name] for name in prototype})
         dim = z_init.shape[0]
         if config.laplace:
             # Standardise by the Laplace approximation at the mode. Stan-style mass
