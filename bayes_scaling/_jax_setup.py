@@ -10,7 +10,9 @@
 * **Persistent compilation cache.** Compiled samplers are written to
   ``BAYES_SCALING_CACHE_DIR`` (default: ``~/.cache/bayes_scaling/jax``) so a new
   process skips most compilation. ``BAYES_SCALING_CACHE_DIR=""`` (empty) turns it
-  off; a cache directory configured by the user in JAX is left alone.
+  off; a cache directory configured by the user in JAX is left alone. The same
+  folder holds the exported chain programs of :mod:`bayes_scaling.inference.exported`
+  (which skip tracing as well).
 * **float64** is *not* switched on globally: the library's own computations run
   inside ``jax.enable_x64(True)`` contexts.
 """

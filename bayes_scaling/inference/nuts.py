@@ -49,6 +49,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model
 
 from .compiled import SAMPLERS, guard_memory_maps
+from .exported import parallel_runner
 from .initialization import init_to_prior_centre, prior_centre_point
 from .progress import progress_bar, progress_enabled
 
@@ -352,27 +353,42 @@ def _get_runner(model, model_kwargs, config: SamplerConfig, layout: str) -> Call
     if runner is None:
         global _BUILT
         _BUILT += 1
-        chain = _make_chain_fn(model, model_kwargs, config)
-        if layout == "parallel":
-            runner = jax.pmap(chain, in_axes=(0, None))
-        elif layout == "vectorized":
-            runner = jax.jit(jax.vmap(chain, in_axes=(0, None)))
-        elif layout == "sequential":
-            runner = jax.jit(chain)
-        elif layout == "batched":  # data sets x chains, vectorised on one device
-            runner = jax.jit(jax.vmap(jax.vmap(chain, in_axes=(0, None)), in_axes=(0, 0)))
-        elif layout == "batched_sharded":  # data sets sharded over devices, vmap-ed on each
-            runner = _sharded(
-                lambda pairs: jax.vmap(jax.vmap(chain, in_axes=(0, None)), in_axes=(0, 0))(*pairs),
-                fits_mesh())
-        elif layout == "mapped":  # (data set, chain) pairs one after another
-            runner = jax.jit(partial(jax.lax.map, lambda pair: chain(*pair)))
-        elif layout == "mapped_sharded":  # pairs sharded over devices, in turn on each
-            runner = _sharded(partial(jax.lax.map, lambda pair: chain(*pair)), fits_mesh())
-        else:  # pragma: no cover - guarded by SamplerConfig
-            raise ValueError(layout)
+        runner = (_exported_runner(model, model_kwargs, config, layout)
+                  or _build_runner(_make_chain_fn(model, model_kwargs, config), layout))
         SAMPLERS[key] = runner
     return runner
+
+
+def _build_runner(chain: Callable, layout: str) -> Callable:
+    if layout == "parallel":
+        return jax.pmap(chain, in_axes=(0, None))
+    if layout == "vectorized":
+        return jax.jit(jax.vmap(chain, in_axes=(0, None)))
+    if layout == "sequential":
+        return jax.jit(chain)
+    if layout == "batched":  # data sets x chains, vectorised on one device
+        return jax.jit(jax.vmap(jax.vmap(chain, in_axes=(0, None)), in_axes=(0, 0)))
+    if layout == "batched_sharded":  # data sets sharded over devices, vmap-ed on each
+        return _sharded(
+            lambda pairs: jax.vmap(jax.vmap(chain, in_axes=(0, None)), in_axes=(0, 0))(*pairs),
+            fits_mesh())
+    if layout == "mapped":  # (data set, chain) pairs one after another
+        return jax.jit(partial(jax.lax.map, lambda pair: chain(*pair)))
+    if layout == "mapped_sharded":  # pairs sharded over devices, in turn on each
+        return _sharded(partial(jax.lax.map, lambda pair: chain(*pair)), fits_mesh())
+    raise ValueError(layout)  # pragma: no cover - guarded by SamplerConfig
+
+
+def _exported_runner(model, model_kwargs, config: SamplerConfig, layout: str) -> Callable | None:
+    """The parallel program stored with :mod:`.exported` (built-in models only), or ``None``."""
+    name = getattr(model, "export_key", None)
+    if layout != "parallel" or name is None:
+        return None
+    device = jax.local_devices()[0]
+    key = (name, config.compile_key(), config.chains, device.platform, device.device_kind,
+           _shape_signature(dict(model_kwargs)))
+    return parallel_runner(lambda: _make_chain_fn(model, model_kwargs, config), key,
+                           config.chains, lambda draws, trace: (draws, _ChainTrace(*trace)))
 
 
 def _to_result(samples: Mapping[str, Any], trace: _ChainTrace, layout: str) -> NutsResult:

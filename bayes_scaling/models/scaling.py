@@ -84,4 +84,8 @@ def _build_model(law: Law, likelihood: str) -> Callable[..., None]:
         observe(likelihood, mean, log_loss, priors, mask)
 
     model.__name__ = f"{law.name}_{likelihood}_model"
+    if type(law).__module__.startswith("bayes_scaling."):
+        # Names the program for samplers stored across processes (inference.exported);
+        # a user-defined law has code the stored program cannot vouch for.
+        model.export_key = f"{type(law).__module__}.{type(law).__qualname__}{law.cache_key()}:{likelihood}"
     return model
