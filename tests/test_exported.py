@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pandas as pd
 import numpyro.distributions as dist
 import pytest
 
@@ -70,3 +71,18 @@ def test_store_path_follows_the_compilation_cache_and_every_part_of_the_key(monk
     one, other = exported.artifact_path(("model", 1)), exported.artifact_path(("model", 2))
     assert one.parent == tmp_path / exported.EXPORT_FOLDER and one != other
     assert exported.artifact_path(("model", 1)) == one
+
+
+def test_a_stored_program_that_does_not_fit_the_arguments_is_not_used(tmp_path, monkeypatch,
+                                                                       seed):
+    """Every key maps to one file here, so the second table (another shape bucket) finds
+    the first table's program: its call refuses the arguments and the fit runs its own."""
+    if jax.local_device_count() < SMALL["chains"]:
+        pytest.skip("needs one device per chain (the parallel layout)")
+    monkeypatch.setattr(exported, "artifact_path", lambda key: tmp_path / "one.jaxexport")
+    monkeypatch.setattr(nuts, "SAMPLERS", {})
+    bs.fit(_table(seed), seed=seed, **SMALL)  # 24 runs: the 64-run bucket
+    bigger = pd.concat([_table(seed + 1)] * 4, ignore_index=True)  # 96 runs: the 96 bucket
+    fit = bs.fit(bigger, seed=seed, **SMALL)
+    assert fit.runs.num_runs == 96
+    assert 0.2 < float(np.median(fit.draws("alpha"))) < 0.5

@@ -134,24 +134,32 @@ def parallel_runner(build_chain: Callable[[], Callable], key: tuple, chains: int
         draws, trace = program["chain"](keys[0], kwargs)  # each device holds one key
         return jax.tree_util.tree_map(lambda x: x[None], (draws, tuple(trace)))
 
+    def plain() -> Callable:
+        if "plain" not in program:
+            program["chain"] = build_chain()
+            program["plain"] = jax.jit(jax.shard_map(
+                per_device, mesh=mesh, in_specs=(P(_AXIS), P()), out_specs=P(_AXIS),
+                check_vma=False))
+        return program["plain"]
+
     def run(keys: jax.Array, kwargs: Mapping[str, Any]):
         keys, kwargs = jax.device_put(keys, by_chain), jax.device_put(dict(kwargs), replicated)
         if program["exported"] is None and "plain" not in program:
-            program["chain"] = build_chain()
-            traced = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P(_AXIS), P()),
-                                           out_specs=P(_AXIS), check_vma=False))
             try:
-                exported = jax.export.export(traced)(keys, kwargs)
+                exported = jax.export.export(plain())(keys, kwargs)
                 blob = exported.serialize()
             except Exception:  # noqa: BLE001 - e.g. a prior class that cannot be serialized
-                program["plain"] = traced
+                pass  # the same program, traced in this process only
             else:
                 _save(path, blob)
                 program["exported"] = exported
         if program["exported"] is not None:
-            draws, trace = program["exported"].call(keys, kwargs)
-        else:
-            draws, trace = program["plain"](keys, kwargs)
+            try:
+                draws, trace = program["exported"].call(keys, kwargs)
+                return rebuild(draws, trace)
+            except (TypeError, ValueError):  # arguments the stored program does not take
+                program["exported"] = None
+        draws, trace = plain()(keys, kwargs)
         return rebuild(draws, trace)
 
     return run
