@@ -2,8 +2,8 @@
 
 import jax
 import numpy as np
-import pandas as pd
 import numpyro.distributions as dist
+import pandas as pd
 import pytest
 
 import bayes_scaling as bs

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import bayes_scaling as bs
-from bayes_scaling.inference.nuts import LAPLACE_ITERATIONS, _laplace
+from bayes_scaling.inference.laplace import laplace
+from bayes_scaling.inference.nuts import LAPLACE_ITERATIONS
 
 
 def _gaussian_potential(mean, cov):
@@ -25,7 +26,7 @@ def test_a_gaussian_potential_gives_its_mean_and_covariance_from_a_far_start():
         corr = jnp.array([[1.0, 0.9, -0.3], [0.9, 1.0, -0.2], [-0.3, -0.2, 1.0]])
         cov = corr * sd[:, None] * sd[None, :]
         mean = jnp.array([0.3, -1.2, 2.0])
-        mode, tril, ok = jax.jit(lambda z: _laplace(_gaussian_potential(mean, cov), z,
+        mode, tril, ok = jax.jit(lambda z: laplace(_gaussian_potential(mean, cov), z,
                                                     LAPLACE_ITERATIONS))(jnp.array([5.0, 5.0, -5.0]))
     assert bool(ok)
     # Newton stops at a decrement of 1e-8: within ~1e-4 posterior SDs of the mean.
@@ -38,7 +39,7 @@ def test_a_potential_without_a_positive_definite_hessian_falls_back():
     # A saddle: the Hessian at the stopping point is indefinite, so NUTS must keep
     # the original coordinates (ok=False), never sample with a NaN scale.
     with jax.enable_x64(True):
-        mode, tril, ok = jax.jit(lambda z: _laplace(lambda x: x[0] ** 2 - x[1] ** 2, z, 20))(
+        mode, tril, ok = jax.jit(lambda z: laplace(lambda x: x[0] ** 2 - x[1] ** 2, z, 20))(
             jnp.array([1.0, 0.0]))
     assert not bool(ok)
 

@@ -7,15 +7,13 @@ seconds per fit. Here one chain — initialisation, warm-up with dense mass
 adaptation, and sampling, all inside ``lax.scan`` — is a pure function of
 ``(key, model_kwargs)``. It is compiled once per (model, sampler settings,
 data shapes, chain layout) and cached, so a new data set of a shape already
-seen samples without recompiling. The persistent compilation cache (see
-:mod:`bayes_scaling._jax_setup`) extends this across processes.
+seen samples without recompiling. Across processes, the persistent compilation
+cache (:mod:`bayes_scaling._jax_setup`) and :mod:`.exported` extend this.
 
 Chain layouts:
 
-* ``"parallel"``: ``pmap`` over chains, one device each (CPU host devices or
-  several accelerators);
-* ``"vectorized"``: ``vmap`` over chains on one device (the default on a
-  single GPU/TPU, where lanes are free);
+* ``"parallel"``: one chain per device (CPU host devices or several accelerators);
+* ``"vectorized"``: ``vmap`` over chains on one device (single GPU/TPU: lanes are free);
 * ``"sequential"``: one compiled chain called per chain (CPU with too few devices).
 
 Batched fits (:func:`run_nuts_batched`) map the same chain function over data
@@ -51,6 +49,7 @@ from numpyro.infer.util import initialize_model
 from .compiled import SAMPLERS, guard_memory_maps
 from .exported import parallel_runner
 from .initialization import init_to_prior_centre, prior_centre_point
+from .laplace import laplace
 from .progress import progress_bar, progress_enabled
 
 __all__ = ["SamplerConfig", "NutsResult", "run_nuts", "run_nuts_batched", "choose_chain_method",
@@ -182,57 +181,6 @@ def _shape_signature(tree: Any) -> tuple:
     return (str(treedef),) + tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves)
 
 
-def _laplace(potential: Callable, z0: jax.Array, iterations: int):
-    """Mode and Laplace scale of ``potential`` (a flat unconstrained vector) from ``z0``.
-
-    Levenberg-Marquardt Newton steps (a step is kept only when the potential
-    falls), then ``tril`` with ``tril @ tril.T`` = inverse Hessian at the mode.
-    ``ok`` is False where the Hessian is not positive definite or anything is
-    not finite; the caller then samples the original coordinates. The value,
-    gradient and Hessian are traced once (inside the loop, carried with the
-    point): every traced copy of the model's derivatives costs compile time.
-    """
-    dim = z0.shape[0]
-    eye = jnp.eye(dim, dtype=z0.dtype)
-
-    def value_and_gradient(z):
-        f, g = jax.value_and_grad(potential)(z)
-        return g, (f, g)
-
-    def derivatives(z):
-        # Forward over reverse with the value and gradient as aux: one traced copy
-        # of the model's reverse pass instead of three (value, grad, hessian).
-        h, (f, g) = jax.jacfwd(value_and_gradient, has_aux=True)(z)
-        return f, g, h
-
-    def step(carry):
-        i, z, f, g, h, damping, _ = carry
-        h_damped = h + jnp.diag(damping * (jnp.abs(jnp.diag(h)) + 1e-8))
-        z_new = z - jnp.linalg.solve(h_damped, g)
-        f_new, g_new, h_new = derivatives(z_new)
-        better = (jnp.isfinite(f_new) & (f_new <= f) & jnp.all(jnp.isfinite(g_new))
-                  & jnp.all(jnp.isfinite(h_new)))
-        # Converged: at the new point a full Newton step would lower the potential by
-        # < 1e-8 (the Newton decrement; a posterior SD is worth 0.5), or no step helps.
-        # (A small accepted decrease is no test: heavily damped steps are small too.)
-        decrement = g_new @ jnp.linalg.solve(h_new, g_new)
-        done = (better & (decrement >= 0) & (decrement < 1e-8)) | (damping > 1e12)
-        keep = partial(jnp.where, better)
-        return (i + 1, keep(z_new, z), keep(f_new, f), keep(g_new, g), keep(h_new, h),
-                keep(damping * 0.2, damping * 10.0), done)
-
-    # The first step (zero gradient, infinite potential) only evaluates z0.
-    start = (0, z0, jnp.asarray(jnp.inf, z0.dtype), jnp.zeros_like(z0), eye,
-             jnp.asarray(1.0, z0.dtype), jnp.asarray(False))
-    _, mode, f, _, h, _, _ = jax.lax.while_loop(
-        lambda c: (c[0] <= iterations) & ~c[-1], step, start)
-    chol = jnp.linalg.cholesky(0.5 * (h + h.T))
-    tril = jax.scipy.linalg.solve_triangular(chol, eye, lower=True).T  # chol^-T
-    ok = (jnp.isfinite(f) & jnp.all(jnp.isfinite(tril)) & jnp.all(jnp.isfinite(mode))
-          & jnp.all(jnp.diag(chol) > 0))
-    return mode, tril, ok
-
-
 def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: SamplerConfig):
     """Build ``chain(key, model_kwargs) -> (constrained draws, _ChainTrace)`` for one chain."""
     init_strategy = init_to_prior_centre()  # no prior sampler in the program
@@ -275,7 +223,7 @@ def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: Sam
             # then grow with the table, and the first warm-up window, with a unit
             # mass matrix, takes 2**max_tree_depth steps per iteration. In
             # standardised coordinates the posterior has unit scale at any size.
-            mode, tril, ok = _laplace(lambda z: info.potential_fn(**kwargs)(unravel(z)),
+            mode, tril, ok = laplace(lambda z: info.potential_fn(**kwargs)(unravel(z)),
                                       z_init, LAPLACE_ITERATIONS)
             jitter = jax.random.uniform(jax.random.fold_in(key_init, 1), (dim,),
                                         z_init.dtype, -1.0, 1.0)
@@ -297,9 +245,8 @@ def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: Sam
                                s.potential_energy + log_det)
 
         # One loop over warm-up and draws, so the NUTS kernel is traced and compiled
-        # once (two scans would compile it twice: half of a cold start). The kernel
-        # adapts while its step counter is below `warmup`. Warm-up steps write
-        # slot 0, which the first draw then overwrites.
+        # once (two scans would compile it twice). The kernel adapts while its step
+        # counter is below `warmup`; warm-up steps write slot 0, then overwritten.
         buffer = jax.tree_util.tree_map(
             lambda x: jnp.zeros((config.draws,) + jnp.shape(x), jnp.result_type(x)),
             record(state))
