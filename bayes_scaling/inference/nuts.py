@@ -224,7 +224,7 @@ def _make_chain_fn(model: Callable, model_kwargs: Mapping[str, Any], config: Sam
             # mass matrix, takes 2**max_tree_depth steps per iteration. In
             # standardised coordinates the posterior has unit scale at any size.
             mode, tril, ok = laplace(lambda z: info.potential_fn(**kwargs)(unravel(z)),
-                                      z_init, LAPLACE_ITERATIONS)
+                                     z_init, LAPLACE_ITERATIONS)
             jitter = jax.random.uniform(jax.random.fold_in(key_init, 1), (dim,),
                                         z_init.dtype, -1.0, 1.0)
             shift = jnp.where(ok, mode, z_init)
