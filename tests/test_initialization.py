@@ -57,3 +57,27 @@ def test_the_compiled_start_has_no_prior_sampler():
 
     text = str(jax.make_jaxpr(start)(jax.random.PRNGKey(0)))
     assert "random_gamma" not in text  # present with numpyro's init_to_median
+
+
+def test_prior_centre_point_is_the_centre_in_unconstrained_coordinates():
+    """The start the chains use (nuts): each site's centre mapped by the inverse of its
+    support's bijection, with no prior sampler in the traced program."""
+    from bayes_scaling.inference.initialization import prior_centre_point
+
+    def model():
+        numpyro.sample("E", dist.Uniform(0.0, 2.0))
+        numpyro.sample("alpha", dist.LogNormal(jnp.log(0.3), 0.5))
+        numpyro.sample("log_A_c", dist.Normal(1.5, 1.5))
+        numpyro.sample("sigma", dist.HalfNormal(0.05))
+        numpyro.sample("nu", dist.Gamma(2.0, 0.1))
+
+    with jax.enable_x64(True):
+        z = prior_centre_point(model, jax.random.PRNGKey(0), {})
+        text = str(jax.make_jaxpr(lambda key: prior_centre_point(model, key, {}))(
+            jax.random.PRNGKey(0)))
+    np.testing.assert_allclose(z["E"], 0.0, atol=1e-12)  # logit of the midpoint
+    np.testing.assert_allclose(z["alpha"], np.log(0.3))
+    np.testing.assert_allclose(z["log_A_c"], 1.5)
+    np.testing.assert_allclose(z["sigma"], np.log(0.05 * np.sqrt(2 / np.pi)))
+    np.testing.assert_allclose(z["nu"], np.log(20.0))
+    assert "random_gamma" not in text
