@@ -53,6 +53,7 @@ from .exceptions import (  # noqa: E402
     DivergenceWarning,
     InfeasibleTargetWarning,
     ParetoKWarning,
+    PrecisionWarning,
     PriorDataConflictWarning,
     PriorDominatedWarning,
     RegimeWarning,
@@ -127,7 +128,7 @@ __all__ = [
     # warnings: all subclasses of BayesScalingWarning
     "BayesScalingWarning", "SamplingWarning", "DivergenceWarning", "ConvergenceWarning",
     "CompiledReleasedWarning",
-    "TreeDepthWarning", "AllocationWarning", "RegimeWarning", "PriorDominatedWarning",
+    "TreeDepthWarning", "PrecisionWarning", "AllocationWarning", "RegimeWarning", "PriorDominatedWarning",
     "PriorDataConflictWarning", "ParetoKWarning", "DesignWarning", "InfeasibleTargetWarning",
     "SigmoidExtrapolationWarning", "AccountingWarning", "FieldPriorOnlyWarning",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "BayesScalingWarning",
     "SamplingWarning", "DivergenceWarning", "ConvergenceWarning", "TreeDepthWarning",
+    "PrecisionWarning",
     "AllocationWarning", "RegimeWarning", "PriorDominatedWarning", "PriorDataConflictWarning",
     "ParetoKWarning", "DesignWarning", "InfeasibleTargetWarning", "SigmoidExtrapolationWarning", "AccountingWarning",
 ]
@@ -32,6 +33,10 @@ class ConvergenceWarning(SamplingWarning):
 
 class TreeDepthWarning(SamplingWarning):
     """Many iterations hit the maximum tree depth."""
+
+
+class PrecisionWarning(SamplingWarning):
+    """The float32 potential of mixed precision strayed from float64: the fit ran again in float64."""
 
 
 class AllocationWarning(BayesScalingWarning):

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import resource
@@ -315,35 +316,46 @@ def row_new_shapes(max_bucket: int) -> dict:
 
     out = []
     buckets = [b for b in (256, 1024, 4096) if b <= max_bucket]
-    for likelihood in ("normal", "student_t"):
-        for bucket in buckets:
-            first = _sized_table(bucket, seed=bucket)
-            start = time.perf_counter()
-            bs.fit(first, likelihood=likelihood, seed=0, warn=False)
-            first_s = time.perf_counter() - start
-            for fraction in (0.9, 0.8):  # both inside the bucket (the one below is 3/4 of it)
-                size = int(bucket * fraction)
-                assert bucket_size(size) == bucket
-                table = _sized_table(size, seed=size)
-                with _CompileClock() as clock:
-                    start = time.perf_counter()
-                    fit = bs.fit(table, likelihood=likelihood, seed=1, warn=False)
-                    seconds = time.perf_counter() - start
-                draws = {n: fit.posterior["posterior"][n].values for n in NAMES}
-                out.append({"likelihood": likelihood, "bucket": bucket, "runs": size,
-                            "seconds": seconds, "first_fit_s": first_s,
-                            "compiles": clock.count, "ess": _min_bulk_ess(draws),
-                            "rhat": _max_rhat(draws),
-                            "divergences": int(fit.posterior["sample_stats"]["diverging"].sum())})
+    # The default (mixed precision) and, for comparison, float64 throughout.
+    for likelihood, precision, bucket in itertools.product(("normal", "student_t"),
+                                                           ("mixed", "float64"), buckets):
+        sampler = bs.SamplerConfig(precision=precision)
+        first = _sized_table(bucket, seed=bucket)
+        start = time.perf_counter()
+        bs.fit(first, likelihood=likelihood, seed=0, warn=False, sampler=sampler)
+        first_s = time.perf_counter() - start
+        for fraction in (0.9, 0.8):  # both inside the bucket (the one below is 3/4 of it)
+            size = int(bucket * fraction)
+            assert bucket_size(size) == bucket
+            table = _sized_table(size, seed=size)
+            with _CompileClock() as clock:
+                start = time.perf_counter()
+                fit = bs.fit(table, likelihood=likelihood, seed=1, warn=False, sampler=sampler)
+                seconds = time.perf_counter() - start
+            draws = {n: fit.posterior["posterior"][n].values for n in NAMES}
+            fitted = fit.sampler.precision  # differs after a fallback to float64
+            out.append({"likelihood": likelihood,
+                        "precision": precision + ("" if fitted == precision else f" -> {fitted}"),
+                        "bucket": bucket, "runs": size,
+                        "seconds": seconds, "first_fit_s": first_s,
+                        "compiles": clock.count, "ess": _min_bulk_ess(draws),
+                        "rhat": _max_rhat(draws),
+                        "divergences": int(fit.posterior["sample_stats"]["diverging"].sum())})
     return {"rows": out}
 
 
 def _gradient_seconds(fit) -> float:
-    """Seconds per gradient of the (padded, masked) potential, jitted, at the posterior mean."""
+    """Seconds per gradient of the (padded, masked) potential NUTS ran on, jitted.
+
+    The fit's precision decides which: the float64 potential, or the mixed one
+    (float32 data and per-run work, float64 sums) of ``SamplerConfig(precision="mixed")``.
+    """
     import jax
+    from jax.flatten_util import ravel_pytree
     from numpyro.infer.util import initialize_model
 
     from bayes_scaling.inference.buckets import pad_model_kwargs
+    from bayes_scaling.inference.precision import mixed_potential, narrow
     from bayes_scaling.models.scaling import build_model
     from bayes_scaling.models.setup import prepare as _prepare
 
@@ -353,8 +365,13 @@ def _gradient_seconds(fit) -> float:
         model = build_model(fit.law, fit.likelihood)
         info = initialize_model(jax.random.PRNGKey(0), model, model_kwargs=padded,
                                 dynamic_args=True)
-        grad = jax.jit(jax.grad(lambda z, kw: info.potential_fn(**kw)(z)))
         z = info.param_info.z
+        if fit.sampler.precision == "mixed":
+            z, unravel = ravel_pytree(narrow(z))
+            padded = narrow(padded)  # as NUTS holds them: cast once, not per gradient
+            grad = jax.jit(jax.grad(lambda z, kw: mixed_potential(model, kw, unravel)(z)))
+        else:
+            grad = jax.jit(jax.grad(lambda z, kw: info.potential_fn(**kw)(z)))
         jax.block_until_ready(grad(z, padded))
         calls = 200
         start = time.perf_counter()
@@ -388,7 +405,7 @@ def row_big(num_runs: int) -> dict:
     return {"seconds": seconds, "compile_s": clock.seconds, "ess": _min_bulk_ess(draws),
             "rhat": _max_rhat(draws), "divergences": int(stats["diverging"].sum()),
             "mean_steps": steps, "grad_ms": 1e3 * grad_s, "floor_s": floor, "lanes": lanes,
-            "note": f"{num_runs} runs"}
+            "note": f"{num_runs} runs", "precision": fit.sampler.precision}
 
 
 def row_fit_many_mixed(num: int) -> dict:
@@ -473,10 +490,12 @@ def _markdown(results: dict, args, started: datetime.datetime, total_s: float) -
     lines = ["# Benchmark results", "",
              f"Written by `python benchmarks/bench_fit.py --rows {','.join(args.rows)}` on "
              f"{started:%Y-%m-%d %H:%M} UTC: {os.cpu_count()} CPU cores, JAX {jax.__version__} "
-             f"({jax.default_backend()}), float64; total run {total_s / 60:.1f} min. Every row "
+             f"({jax.default_backend()}); total run {total_s / 60:.1f} min. Every row "
              "is a fresh process; peak MB is that process's max RSS. NUTS rows: 4 chains x "
-             "(1000 warm-up + 1000 draws); ESS is the minimum bulk ESS over E, A, alpha, B, "
-             "beta. Only the rows below were run in this invocation "
+             "(1000 warm-up + 1000 draws) at the default precision (mixed: float32 per-run "
+             "work, float64 sums and sampler state, checked against float64) unless a row "
+             "says otherwise; ESS is the minimum bulk ESS over E, A, alpha, B, beta. Only the "
+             "rows below were run in this invocation "
              f"(`--rows {','.join(args.rows)}`).", ""]
     single = {k: v for k, v in results.items() if k not in ("new shapes", "big tables")}
     if single:
@@ -524,15 +543,20 @@ def _markdown(results: dict, args, started: datetime.datetime, total_s: float) -
         lines += ["## A new table size in a warm process", "",
                   "One process; per likelihood and shape bucket, a first fit of the bucket's "
                   "size (compiles), then fits of two new sizes inside the bucket. `compiles` "
-                  "counts XLA compilations during the new-size fit (JAX's compile log).", "",
-                  "| likelihood | bucket | runs | seconds | compiles | min ESS | R-hat | div | "
-                  "first fit of the bucket (s) |", "|---|---|---|---|---|---|---|---|---|"]
+                  "counts XLA compilations during the new-size fit (JAX's compile log). "
+                  "`precision`: the one the draws were sampled in (`mixed`, the default, or "
+                  "`float64` throughout, for comparison).", "",
+                  "| likelihood | precision | bucket | runs | seconds | compiles | min ESS | "
+                  "R-hat | div | first fit of the bucket (s) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in shapes["rows"]:
-            lines.append(f"| {r['likelihood']} | {r['bucket']} | {r['runs']} | "
+            lines.append(f"| {r['likelihood']} | {r['precision']} | {r['bucket']} | {r['runs']} | "
                          f"{r['seconds']:.2f} | {r['compiles']} | {r['ess']:.0f} | "
                          f"{r['rhat']:.3f} | {r['divergences']} | {r['first_fit_s']:.1f} |")
-        worst = max(r["seconds"] for r in shapes["rows"])
-        lines += ["", f"Slowest new-size fit: {worst:.2f} s (target < 1 s); peak "
+        worst = {p: max((r["seconds"] for r in shapes["rows"] if r["precision"].startswith(p)),
+                        default=float("nan")) for p in ("mixed", "float64")}
+        lines += ["", f"Slowest new-size fit at the default precision: {worst['mixed']:.2f} s "
+                  f"(target < 1 s); float64 throughout: {worst['float64']:.2f} s; peak "
                   f"{shapes['peak_mb']:.0f} MB.", ""]
     big = results.get("big tables")
     if big:
@@ -541,14 +565,14 @@ def _markdown(results: dict, args, started: datetime.datetime, total_s: float) -
                   "compile log). Floor = seconds per gradient x mean leapfrog steps x "
                   "(warm-up + draws) x chains / chains run at once (one at a time above "
                   "16,384 runs, where parallel CPU chains grew the memory past 2 GB).", "",
-                  "| runs | seconds | of which compile | peak MB | min ESS | R-hat | div | "
-                  "mean leapfrog steps | ms per gradient | floor (s) | seconds / floor |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| runs | precision | seconds | of which compile | peak MB | min ESS | R-hat | "
+                  "div | mean leapfrog steps | ms per gradient | floor (s) | seconds / floor |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for n, r in big.items():
             if "skipped" in r:
-                lines.append(f"| {n} | skipped: {r['skipped']} | | | | | | | | | |")
+                lines.append(f"| {n} | skipped: {r['skipped']} | | | | | | | | | | |")
                 continue
-            lines.append(f"| {n} | {r['seconds']:.1f} | {r['compile_s']:.1f} | "
+            lines.append(f"| {n} | {r['precision']} | {r['seconds']:.1f} | {r['compile_s']:.1f} | "
                          f"{r['peak_mb']:.0f} | {r['ess']:.0f} | {r['rhat']:.3f} | "
                          f"{r['divergences']} | {r['mean_steps']:.1f} | {r['grad_ms']:.3f} | "
                          f"{r['floor_s']:.1f} | {r['seconds'] / r['floor_s']:.1f} |")

@@ -91,7 +91,9 @@ def test_every_fit_function_takes_one_sampler_argument(seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.BayesScalingWarning)
         result = bs.fit(bs.example_runs(), sampler=config, seed=seed)
-    assert result.sampler == config and result.posterior["posterior"].sizes["draw"] == 30
+    # the fit records the settings it ran with: precision "auto" resolved (float64 here)
+    assert result.sampler == dataclasses.replace(config, precision="float64")
+    assert result.posterior["posterior"].sizes["draw"] == 30
     with pytest.raises(TypeError, match="not both"):
         bs.fit(bs.example_runs(), sampler=config, chains=2)
 

@@ -34,6 +34,7 @@ from ..inference.buckets import bucket_size, pad_model_kwargs
 from ..inference.diagnostics import checked_names, sampling_numbers
 from ..inference.intervals import DEFAULT_LEVEL
 from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts_batched
+from ..inference.precision import fitted_config
 from ..inference.progress import progress_bar, progress_enabled
 from ..laws import Law, get_law
 from ..models.likelihood import noise_priors
@@ -94,7 +95,7 @@ class FitBatch(PosteriorResults):
     def __getitem__(self, index: int) -> ScalingFit:
         runs, design, kwargs, samples, stats, seed = self._items[index]
         return assemble(self.law, self.likelihood, runs, design, kwargs, samples, stats,
-                        self.config, seed, self.level)
+                        fitted_config(self.config, stats), seed, self.level)
 
     def __iter__(self) -> Iterator[ScalingFit]:
         return (self[i] for i in range(len(self)))

@@ -54,6 +54,7 @@ from ..exceptions import SigmoidExtrapolationWarning
 from ..inference import diagnostics
 from ..inference.intervals import DEFAULT_LEVEL
 from ..inference.nuts import SamplerConfig, arviz_sample_stats, resolve_sampler, run_nuts
+from ..inference.precision import fitted_config
 from ..models.downstream import (
     NOISE_MODELS,
     PARAMS,
@@ -399,6 +400,7 @@ def fit_downstream(
                   "totals": jnp.asarray(totals), "design": design, "priors": priors}
         model = build_downstream_model(noise, ceiling is None)
         result = run_nuts(model, kwargs, config, jax.random.PRNGKey(seed))
+    config = fitted_config(config, result.stats)
     tree = azb.from_dict({
         "posterior": dict(result.samples),
         "sample_stats": arviz_sample_stats(result.stats),

@@ -52,6 +52,7 @@ from ..inference.assembly import (
 )
 from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
 from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts
+from ..inference.precision import fitted_config
 from ..laws import Law, get_law
 from ..laws.inputs import (
     design_for,
@@ -360,6 +361,7 @@ def fit_learning_curves(
             "has_prev": jnp.asarray(has_prev),
         }
         result = run_nuts(model, kwargs, config, jax.random.PRNGKey(seed))
+        config = fitted_config(config, result.stats)
         flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in result.samples.items()}
         log_lik = log_likelihood_fn(model)(flat, dict(kwargs))
     log_lik = np.asarray(log_lik).reshape(config.chains, config.draws, -1)

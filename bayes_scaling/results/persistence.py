@@ -23,7 +23,8 @@ TYPE_KEY = "bayes_scaling_type"
 META_KEY = "bayes_scaling_meta"
 FORMAT_KEY = "bayes_scaling_format"
 FORMAT_VERSION = 1
-_SAMPLER_FIELDS = ("chains", "draws", "warmup", "dense_mass", "target_accept", "max_tree_depth")
+_SAMPLER_FIELDS = ("chains", "draws", "warmup", "dense_mass", "target_accept", "max_tree_depth",
+                   "precision")
 
 __all__ = ["TYPE_KEY", "META_KEY", "sampler_meta", "sampler_from_meta", "write_tree",
            "read_tree"]
@@ -35,7 +36,8 @@ def sampler_meta(config: SamplerConfig) -> dict[str, Any]:
 
 
 def sampler_from_meta(meta: dict[str, Any]) -> SamplerConfig:
-    return SamplerConfig(**meta)
+    # Files written before mixed precision existed hold float64 draws.
+    return SamplerConfig(**{"precision": "float64", **meta})
 
 
 def write_tree(tree: xr.DataTree, path: str | os.PathLike, kind: str, meta: dict[str, Any],

@@ -14,6 +14,7 @@ import numpyro.distributions as dist
 from .._lazy import lazy_import
 from ..inference import diagnostics
 from ..inference.nuts import SamplerConfig, arviz_sample_stats, run_nuts
+from ..inference.precision import fitted_config
 from ..priors.serialize import encode_priors
 from .base import PosteriorResults
 from .persistence import sampler_meta, write_tree
@@ -54,6 +55,7 @@ def sample_posterior(model, kwargs: dict, *, config: SamplerConfig, seed: int, w
                      checked: list[str]) -> tuple[xr.DataTree, Any]:
     with jax.enable_x64(True):
         result = run_nuts(model, kwargs, config, jax.random.PRNGKey(seed))
+    config = fitted_config(config, result.stats)
     tree = azb.from_dict({"posterior": dict(result.samples),
                           "sample_stats": arviz_sample_stats(result.stats)})
     if warn:

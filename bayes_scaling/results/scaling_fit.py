@@ -1,10 +1,9 @@
 """``fit()`` and the :class:`ScalingFit` results object.
 
 The results object is immutable: methods return new tables, never modify the
-fit. The posterior is an ArviZ ``xarray.DataTree`` with groups ``posterior``,
-``sample_stats``, ``log_likelihood``, ``observed_data`` and ``constant_data``;
-everything needed to rebuild the fit is stored in the root's attributes, so
-``to_netcdf`` / :func:`load` round-trip.
+fit. The posterior is an ArviZ ``xarray.DataTree`` (groups ``posterior``, ``sample_stats``,
+``log_likelihood``, ``observed_data``, ``constant_data``); everything needed to rebuild
+the fit is in the root's attributes, so ``to_netcdf`` / :func:`load` round-trip.
 
 Intervals are equal-tailed (quantiles), 90% by default: the field reports
 90% bands, and equal-tailed intervals transform correctly under the log/exp
@@ -34,6 +33,7 @@ from ..inference.buckets import pad_model_kwargs
 from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
 from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts
 from ..inference.pointwise import pointwise_log_likelihood
+from ..inference.precision import fitted_config
 from ..laws import Design, Law, get_law
 from ..laws.allocation import log_optimal_allocation
 from ..laws.inputs import law_inputs
@@ -485,8 +485,8 @@ def fit(
         # Padded to a bucket size: a new table size in a seen bucket compiles nothing.
         padded = pad_model_kwargs(model_kwargs, runs.num_runs, bucket)
         result = run_nuts(model, padded, config, jax.random.PRNGKey(seed))
-    fitted = assemble(law, likelihood, runs, design, model_kwargs, result.samples,
-                       result.stats, config, seed, level, groups=structure,
+    fitted = assemble(law, likelihood, runs, design, model_kwargs, result.samples, result.stats,
+                       fitted_config(config, result.stats), seed, level, groups=structure,
                        posterior_predictive=posterior_predictive,
                        log_likelihood=log_likelihood)
     if warn:
