@@ -11,6 +11,7 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling.inference import nuts, precision
 from bayes_scaling.models.likelihood import observe
+from bayes_scaling.models.scaling import build_model
 from bayes_scaling.results.persistence import sampler_from_meta, sampler_meta
 
 NAMES = ("E", "A", "alpha", "B", "beta", "sigma")
@@ -59,7 +60,6 @@ def test_the_gap_is_checked_at_evenly_spaced_draws_and_is_small(seed):
     # ScalingFit keeps ArviZ's sample stats; the check lives in the NutsResult: run it directly.
     law = bs.get_law("chinchilla")
     from bayes_scaling.inference.buckets import pad_model_kwargs
-    from bayes_scaling.models.scaling import build_model
     from bayes_scaling.models.setup import prepare
 
     with jax.enable_x64(True):
@@ -168,6 +168,9 @@ def test_narrow_casts_floats_only():
 def test_auto_precision_is_float64_up_to_1024_runs():
     # End to end: above 1,024 runs test_mixed_and_float64_posteriors_agree_in_distribution,
     # below (the example's 252 runs) test_results_roundtrip records "float64".
-    assert precision.resolve("auto", {"x": np.zeros(precision.MIXED_ABOVE)}) == "float64"
-    assert precision.resolve("auto", {"x": np.zeros(precision.MIXED_ABOVE + 1)}) == "mixed"
-    assert precision.resolve("float64", {"x": np.zeros(10**5)}) == "float64"
+    model = build_model(bs.get_law("chinchilla"), "normal")
+    assert precision.resolve("auto", model, {"x": np.zeros(precision.MIXED_ABOVE)}) == "float64"
+    assert precision.resolve("auto", model, {"x": np.zeros(precision.MIXED_ABOVE + 1)}) == "mixed"
+    assert precision.resolve("float64", model, {"x": np.zeros(10**5)}) == "float64"
+    # a model that does not declare itself safe in float32 (e.g. a user's) stays float64
+    assert precision.resolve("auto", lambda x: None, {"x": np.zeros(10**5)}) == "float64"

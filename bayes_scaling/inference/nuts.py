@@ -92,7 +92,8 @@ class SamplerConfig:
         float64 at draws of every chain, and run again in float64 (with a
         :class:`~bayes_scaling.PrecisionWarning`) where they differ.
         ``"float64"``: float64 throughout. ``"auto"`` (default): mixed for tables of
-        more than 1,024 runs, where it saves more than its check costs to compile; see
+        more than 1,024 runs (built-in scaling-law models), where it saves more than its
+        check costs to compile; see
         :mod:`bayes_scaling.inference.precision`.
     """
 
@@ -401,7 +402,8 @@ def run_nuts(
         # Parallel CPU chains on big tables grow the resident memory with every
         # iteration (~10 MB/s at 100k runs, past 2 GB); one chain at a time stays flat.
         layout = "sequential"
-    config = replace(config, precision=mixed_precision.resolve(config.precision, model_kwargs))
+    config = replace(config, precision=mixed_precision.resolve(config.precision, model,
+                                                               model_kwargs))
     fresh = compiled_sampler_count()
     runner = _get_runner(model, model_kwargs, config, layout)
     fresh = compiled_sampler_count() > fresh  # the first call compiles (seconds)
@@ -455,7 +457,7 @@ def run_nuts_batched(
     when there are several local devices).
     """
     one = jax.tree_util.tree_map(lambda x: x[0], dict(batched_kwargs))
-    config = replace(config, precision=mixed_precision.resolve(config.precision, one))
+    config = replace(config, precision=mixed_precision.resolve(config.precision, model, one))
     chain_keys = jax.vmap(lambda k: jax.random.split(k, config.chains))(keys)
     num = int(chain_keys.shape[0])
     devices = jax.local_device_count()

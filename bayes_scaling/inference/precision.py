@@ -10,18 +10,22 @@ observed site's log-densities are summed in float64 (a float32 sum over
 sampler's state, the Laplace step and the reported draws stay float64.
 
 The guard: NUTS then samples ``exp(-U32)`` instead of the target ``exp(-U64)``.
-At :data:`CHECKS` draws per chain the chain program evaluates both potentials;
-``gap = U64 - U32`` is what tilts one posterior into the other, so its spread
-over the draws bounds the error (a constant offset does not matter): a
-posterior expectation moves by ``cov(f, gap) <= sd(f) sd(gap)``. With
+At :data:`CHECKS` draws per chain the chain program evaluates the float64
+potential (NUTS recorded the other); ``gap = U64 - U32`` is what tilts one
+posterior into the other, so its spread over the draws bounds the error (a
+constant offset does not matter): to first order a posterior expectation moves
+by ``cov(f, gap) <= sd(f) sd(gap)``. With
 ``sd(gap) <=`` :data:`TOLERANCE` that is at most a hundredth of a posterior SD,
 below the Monte-Carlo error of a default fit (about ``sd(f) / 60``). Above it,
 :mod:`.nuts` runs the fit again in float64 and warns.
 
 The check is one more function in the chain program: ~0.35 s more compilation
-per program on 2 CPU cores, while the float32 gradient saves ~0.1 s per fit of
-1,000 runs and ~0.7 s per fit of 4,000 (``benchmarks/RESULTS.md``). So the
-default, ``"auto"``, is mixed above :data:`MIXED_ABOVE` runs and float64 below.
+per program on 2 CPU cores, while the float32 gradient saves ~0.05 s per fit of
+250 runs, 0.2-0.35 s at 900 and 0.8-1.5 s at 3,700 (``benchmarks/RESULTS.md``). So the
+default, ``"auto"``, is mixed above :data:`MIXED_ABOVE` runs and float64 below,
+and only for models that declare ``model.mixed_precision = True`` (the scaling-law
+models, whose likelihood has a float64 normaliser): a model of unknown make may
+hold code that float32 arguments break, e.g. a callback with a fixed output type.
 """
 
 from __future__ import annotations
@@ -57,17 +61,23 @@ CHECKS = 100
 TOLERANCE = 0.01
 
 
-def resolve(precision: str, model_kwargs: Mapping[str, Any]) -> str:
-    """``"mixed"`` or ``"float64"``: ``"auto"`` by the size of the largest model argument.
+def resolve(precision: str, model: Callable, model_kwargs: Mapping[str, Any]) -> str:
+    """``"mixed"`` or ``"float64"``; ``"auto"``: by the model and its largest argument.
 
     Examples
     --------
     >>> import numpy as np
-    >>> resolve("auto", {"log_loss": np.zeros(4096)}), resolve("auto", {"log_loss": np.zeros(256)})
-    ('mixed', 'float64')
+    >>> def model(log_loss): ...
+    >>> model.mixed_precision = True
+    >>> resolve("auto", model, {"log_loss": np.zeros(4096)})
+    'mixed'
+    >>> resolve("auto", model, {"log_loss": np.zeros(256)})
+    'float64'
     """
     if precision != "auto":
         return precision
+    if not getattr(model, "mixed_precision", False):
+        return "float64"
     rows = max((np.size(x) for x in jax.tree_util.tree_leaves(dict(model_kwargs))), default=0)
     return "mixed" if rows > MIXED_ABOVE else "float64"
 

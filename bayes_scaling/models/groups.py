@@ -283,4 +283,5 @@ def build_grouped_model(
         observe(likelihood, law.log_mean(per_run, log_inputs), log_loss, priors, mask)
 
     model.__name__ = f"{law.name}_{likelihood}_grouped_model"
+    model.mixed_precision = True  # its likelihood is observe(): see inference.precision
     return model

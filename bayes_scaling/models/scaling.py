@@ -84,6 +84,7 @@ def _build_model(law: Law, likelihood: str) -> Callable[..., None]:
         observe(likelihood, mean, log_loss, priors, mask)
 
     model.__name__ = f"{law.name}_{likelihood}_model"
+    model.mixed_precision = True  # its likelihood is observe(): see inference.precision
     if type(law).__module__.startswith("bayes_scaling."):
         # Names the program for samplers stored across processes (inference.exported);
         # a user-defined law has code the stored program cannot vouch for.
