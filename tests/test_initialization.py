@@ -18,13 +18,18 @@ def _starts(model):
             if site["type"] == "sample" and not site["is_observed"]}
 
 
+def _library_priors():
+    """The library's prior families, as sites of one model."""
+    numpyro.sample("E", dist.Uniform(0.0, 2.0))
+    numpyro.sample("alpha", dist.LogNormal(jnp.log(0.3), 0.5))
+    numpyro.sample("log_A_c", dist.Normal(1.5, 1.5))
+    numpyro.sample("sigma", dist.HalfNormal(0.05))
+    numpyro.sample("nu", dist.Gamma(2.0, 0.1))
+
+
 def test_closed_form_centres_of_the_library_priors():
     def model():
-        numpyro.sample("E", dist.Uniform(0.0, 2.0))
-        numpyro.sample("alpha", dist.LogNormal(jnp.log(0.3), 0.5))
-        numpyro.sample("log_A_c", dist.Normal(1.5, 1.5))
-        numpyro.sample("sigma", dist.HalfNormal(0.05))
-        numpyro.sample("nu", dist.Gamma(2.0, 0.1))
+        _library_priors()
         numpyro.sample("w", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
 
     starts = _starts(model)
@@ -64,16 +69,9 @@ def test_prior_centre_point_is_the_centre_in_unconstrained_coordinates():
     support's bijection, with no prior sampler in the traced program."""
     from bayes_scaling.inference.initialization import prior_centre_point
 
-    def model():
-        numpyro.sample("E", dist.Uniform(0.0, 2.0))
-        numpyro.sample("alpha", dist.LogNormal(jnp.log(0.3), 0.5))
-        numpyro.sample("log_A_c", dist.Normal(1.5, 1.5))
-        numpyro.sample("sigma", dist.HalfNormal(0.05))
-        numpyro.sample("nu", dist.Gamma(2.0, 0.1))
-
     with jax.enable_x64(True):
-        z = prior_centre_point(model, jax.random.PRNGKey(0), {})
-        text = str(jax.make_jaxpr(lambda key: prior_centre_point(model, key, {}))(
+        z = prior_centre_point(_library_priors, jax.random.PRNGKey(0), {})
+        text = str(jax.make_jaxpr(lambda key: prior_centre_point(_library_priors, key, {}))(
             jax.random.PRNGKey(0)))
     np.testing.assert_allclose(z["E"], 0.0, atol=1e-12)  # logit of the midpoint
     np.testing.assert_allclose(z["alpha"], np.log(0.3))
