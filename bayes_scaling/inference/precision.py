@@ -19,9 +19,9 @@ by ``cov(f, gap) <= sd(f) sd(gap)``. With
 below the Monte-Carlo error of a default fit (about ``sd(f) / 60``). Above it,
 :mod:`.nuts` runs the fit again in float64 and warns.
 
-The check is one more function in the chain program: ~0.35 s more compilation
-per program on 2 CPU cores, while the float32 gradient saves ~0.05 s per fit of
-250 runs, 0.2-0.35 s at 900 and 0.8-1.5 s at 3,700 (``benchmarks/RESULTS.md``). So the
+The check is one more function in the chain program, compiled with every new
+shape, while the float32 gradient saves ~0.05 s per fit of 250 runs, 0.2-0.35 s
+at 900 and 0.8-1.5 s at 3,700 (``benchmarks/RESULTS.md``, float64 rows beside). So the
 default, ``"auto"``, is mixed above :data:`MIXED_ABOVE` runs and float64 below,
 and only for models that declare ``model.mixed_precision = True`` (the scaling-law
 models, whose likelihood has a float64 normaliser): a model of unknown make may
