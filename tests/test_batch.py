@@ -80,6 +80,21 @@ def test_fit_many_is_reproducible_and_handles_mixed_sizes(seed):
     assert list(a.diagnostics["num_runs"]) == [30, 30, 24]
 
 
+def test_fit_many_of_any_count_reuses_one_program(seed):
+    # On CPU a call holds one table per device by default, so 2, 5 or 7 tables of one
+    # size all run the same compiled program (the last call padded by < 1 per device).
+    tables = _tables(range(30, 37), runs_per_budget=9)
+    size = None if jax.default_backend() == "cpu" else jax.local_device_count()
+    first = bs.fit_many(tables[:2], seed=seed, batch_size=size, **SMALL)
+    samplers = inference.compiled_sampler_count()
+    for count in (5, 7):
+        batch = bs.fit_many(tables[:count], seed=seed, batch_size=size, **SMALL)
+        assert len(batch) == count
+    assert inference.compiled_sampler_count() == samplers
+    # Draws of a table depend on its key and data only, not on how many came with it.
+    np.testing.assert_array_equal(batch.draws("alpha")[1], first.draws("alpha")[1])
+
+
 def test_fit_many_flags_bad_fits(seed):
     tables = _tables([20, 21])
     batch = bs.fit_many(tables, chains=2, draws=20, warmup=20, seed=seed)

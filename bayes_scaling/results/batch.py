@@ -214,7 +214,7 @@ def fit_many(
     dense_mass: bool = True,
     target_accept: float = 0.9,
     max_tree_depth: int = 10,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     sampler: SamplerConfig | None = None,
     progress: bool | None = None,
 ) -> FitBatch:
@@ -233,10 +233,13 @@ def fit_many(
     seed : int
         Fit ``i`` uses ``jax.random.fold_in(PRNGKey(seed), i)``: reproducible and
         independent of the batching.
-    batch_size : int
+    batch_size : int or None
         Data sets per compiled call (bounds memory; rounded to a multiple of
         the local device count). Each call shards its data sets over all local
-        devices (see ``docs/scaling_out.md``).
+        devices (see ``docs/scaling_out.md``). ``None``: on CPU, one per device
+        (each device runs its chains one after another, so larger calls gain
+        nothing, while the last call of a size is padded up to a full call and
+        every call size is a compilation); on accelerators, 64 (vectorised).
     progress : bool or None
         Progress bar over the fits (``None``: see :mod:`bayes_scaling.inference.progress`).
     sampler : SamplerConfig, optional
@@ -268,6 +271,8 @@ def fit_many(
     for i, (runs, _, _) in enumerate(prepared):
         by_size[bucket_size(runs.num_runs)].append(i)
     devices = jax.local_device_count()
+    if batch_size is None:
+        batch_size = devices if jax.default_backend() == "cpu" else 64
     step = max(devices, batch_size - batch_size % devices)
     results: dict[int, tuple[dict, dict]] = {}
     start = time.perf_counter()
