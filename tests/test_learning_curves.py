@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.compare.loo import with_log_likelihood
 from bayes_scaling.data import RunsTableError
 from bayes_scaling.data.datasets import DATA_ENV_VAR, data_root, load_pythia, shared_data_available
 from bayes_scaling.inference import trace_count
@@ -76,6 +77,34 @@ def test_new_run_band_includes_run_spread(curves):
         new["pred_upper"].iloc[0] / new["pred_lower"].iloc[0]
     alloc = result.optimal_allocation(C=1e22)  # the ScalingFit methods work unchanged
     assert alloc["N_opt_lower"].iloc[0] < alloc["N_opt"].iloc[0] < alloc["N_opt_upper"].iloc[0]
+
+
+def test_pointwise_log_likelihood_is_computed_on_demand_with_the_run_effects(curves,
+                                                                            monkeypatch):
+    table, result = curves
+    assert "log_likelihood" not in result.posterior.children  # not stored by default
+    values = result.log_likelihood()
+    chains, draws = SMALL["chains"], SMALL["draws"]
+    assert values.shape == (chains, draws, len(table))
+    # The model's density, written out: law + run effect, Normal(sigma) on log-loss.
+    post = result.posterior["posterior"]
+    flat = {k: post[k].values.reshape((chains * draws,) + post[k].shape[2:])
+            for k in ("E", "A", "alpha", "B", "beta", "sigma", "run_effect")}
+    runs = result.runs.frame
+    index = np.searchsorted(np.asarray(result.run_labels), runs["run"].astype(str).to_numpy())
+    mean = np.log(flat["E"][:, None] + flat["A"][:, None] / runs["N"].to_numpy() ** flat["alpha"][
+        :, None] + flat["B"][:, None] / runs["D"].to_numpy() ** flat["beta"][:, None])
+    mean = mean + flat["run_effect"][:, index]
+    sigma = flat["sigma"][:, None]
+    expected = (-0.5 * ((np.log(runs["loss"].to_numpy()) - mean) / sigma) ** 2
+                - np.log(sigma) - 0.5 * np.log(2 * np.pi))
+    np.testing.assert_allclose(values.reshape(chains * draws, -1), expected, rtol=1e-8)
+    # In blocks of 64 draws (the last one padded): the same values.
+    monkeypatch.setattr("bayes_scaling.inference.pointwise.BLOCK_ELEMENTS", 64 * len(table))
+    blocked = result._pointwise_log_likelihood()
+    np.testing.assert_allclose(blocked, values, rtol=1e-12)
+    tree = with_log_likelihood(result)  # what LOO reads
+    assert tree["log_likelihood"]["log_loss"].sizes["run"] == len(table)
 
 
 def test_input_errors_name_the_column():

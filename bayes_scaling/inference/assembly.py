@@ -14,11 +14,12 @@ from ..data.runs import RunsTable
 from ..laws import Law
 from ..models.groups import GroupStructure
 from .nuts import arviz_sample_stats
+from .pointwise import block_size
 
 azb = lazy_import("arviz_base")
 xr = lazy_import("xarray")
 
-__all__ = ["log_likelihood_fn", "posterior_tree", "with_log_likelihood"]
+__all__ = ["blocked_log_likelihood", "posterior_tree", "with_log_likelihood"]
 
 
 def posterior_tree(
@@ -61,10 +62,30 @@ def with_log_likelihood(tree: xr.DataTree, values: np.ndarray) -> xr.DataTree:
 
 
 @functools.cache
-def log_likelihood_fn(model: Any) -> Any:
-    """Pointwise log-likelihood of posterior draws, compiled once per model and shape.
-
-    Called eagerly, NumPyro's ``log_likelihood`` builds a new closure on every
-    call, so JAX re-traced it for every fit.
-    """
+def _log_likelihood_fn(model: Any) -> Any:
+    """NumPyro's ``log_likelihood`` jitted once per model (eagerly it re-traces every call)."""
     return jax.jit(lambda flat, kwargs: numpyro_log_likelihood(model, flat, **kwargs)["log_loss"])
+
+
+def blocked_log_likelihood(model: Any, flat: dict[str, np.ndarray],
+                           kwargs: dict[str, Any]) -> np.ndarray:
+    """The ``log_loss`` site's pointwise density for draws ``flat`` (leading axis: draws).
+
+    Evaluated in blocks of a power-of-two number of draws (at most
+    :data:`.pointwise.BLOCK_ELEMENTS` values each; the last block padded with repeats of
+    its last draw, so one program per block size), so memory beyond the
+    ``(draws, observations)`` result stays a few blocks (as in
+    :mod:`.pointwise`, which evaluates the scaling-law density without the
+    model). Call inside
+    ``jax.enable_x64(True)``.
+    """
+    num_draws = next(iter(flat.values())).shape[0]
+    rows = int(np.size(kwargs["log_loss"]))
+    block = block_size(num_draws, rows)
+    fn = _log_likelihood_fn(model)
+    out = np.empty((num_draws, rows), dtype=np.float64)
+    for lo in range(0, num_draws, block):
+        hi = min(lo + block, num_draws)
+        take = np.minimum(np.arange(lo, lo + block), num_draws - 1)
+        out[lo:hi] = np.asarray(fn({k: v[take] for k, v in flat.items()}, kwargs))[: hi - lo]
+    return out

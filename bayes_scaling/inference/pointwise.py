@@ -28,7 +28,7 @@ import numpyro.distributions as dist
 
 from .buckets import bucket_size
 
-__all__ = ["pointwise_log_likelihood", "BLOCK_ELEMENTS"]
+__all__ = ["pointwise_log_likelihood", "block_size", "BLOCK_ELEMENTS"]
 
 #: Values (draws x padded runs) per block.
 BLOCK_ELEMENTS = 1 << 22
@@ -53,9 +53,9 @@ def _block_fn(law: Any, likelihood: str, grouped: bool) -> Any:
     return jax.jit(block)
 
 
-def _block_size(num_draws: int, padded_runs: int) -> int:
+def block_size(num_draws: int, padded_runs: int) -> int:
     """Largest power of two <= BLOCK_ELEMENTS / runs, capped at the draws' power of two."""
-    block = max(1, BLOCK_ELEMENTS // padded_runs)
+    block = max(1, BLOCK_ELEMENTS // max(padded_runs, 1))
     block = 1 << (block.bit_length() - 1)
     return min(block, 1 << max(0, (num_draws - 1).bit_length()))
 
@@ -81,7 +81,7 @@ def pointwise_log_likelihood(fit: Any) -> np.ndarray:
     size = bucket_size(n)
     params = fit.param_draws()
     num_draws = next(iter(params.values())).shape[0]
-    block = _block_size(num_draws, size)
+    block = block_size(num_draws, size)
     extra = size - n
 
     def pad_runs(values: np.ndarray) -> np.ndarray:

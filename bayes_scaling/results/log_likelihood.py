@@ -32,9 +32,13 @@ class OnDemandLogLikelihood:
                 values = self.posterior["log_likelihood"]["log_loss"]
                 values = np.asarray(values.transpose("chain", "draw", "run").values)
             else:
-                values = pointwise_log_likelihood(self)
+                values = self._pointwise_log_likelihood()
             self._cache["log_likelihood"] = values
         return self._cache["log_likelihood"]
+
+    def _pointwise_log_likelihood(self) -> np.ndarray:
+        """Compute the values (a subclass whose model has more than the law's density overrides)."""
+        return pointwise_log_likelihood(self)
 
     def log_likelihood_tree(self) -> xr.DataTree:
         """:attr:`posterior` with the ``log_likelihood`` group, as ArviZ's LOO reads it (cached)."""
