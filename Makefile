@@ -35,6 +35,7 @@ test-slow: $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench_fit.py
+	$(BIN)/python benchmarks/learning_curves.py
 
 # The documentation site, notebooks executed (myst-nb cache: only changed ones re-run),
 # warnings and broken cross-references as errors. Open docs/_build/html/index.html.

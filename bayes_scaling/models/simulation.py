@@ -18,7 +18,8 @@ from ..laws.inputs import law_inputs
 pd = lazy_import("pandas")
 
 
-__all__ = ["simulate", "iso_flop_design", "example_runs", "EXAMPLE_TRUTH"]
+__all__ = ["simulate", "simulate_learning_curves", "iso_flop_design", "example_runs",
+           "EXAMPLE_TRUTH"]
 
 #: Parameters of the bundled example: the Besiroglu et al. (2024) refit of Chinchilla.
 EXAMPLE_TRUTH: dict[str, float] = {"E": 1.817, "A": 482.0, "alpha": 0.348, "B": 2085.4,
@@ -128,3 +129,49 @@ def example_runs(seed: int = 0) -> pd.DataFrame:
                     seed=seed)
     runs["budget"] = design["budget"]
     return runs
+
+
+def simulate_learning_curves(
+    law: str | Law,
+    params: Mapping[str, float],
+    *,
+    N: Any,  # noqa: N803 - the field's notation
+    D_final: Any,  # noqa: N803
+    num_checkpoints: int = 10,
+    first_fraction: float = 0.05,
+    tau: float = 0.02,
+    noise: float = 0.005,
+    flops_factor: float = 6.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Checkpoints of runs from a known law with run effects.
+
+    Run ``i`` (size ``N[i]``, trained to ``D_final[i]`` tokens) has checkpoints at
+    ``num_checkpoints`` token counts log-spaced from ``first_fraction * D_final[i]``
+    to ``D_final[i]``; ``log loss = log L(N_i, D_ij) + u_i + e_ij`` with
+    ``u_i ~ Normal(0, tau)`` and ``e_ij ~ Normal(0, noise)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run``, ``N``, ``D``, ``C``, ``loss``; ``attrs["run_effects"]`` holds the true ``u_i``.
+    """
+    law = get_law(law)
+    n, d_final = np.broadcast_arrays(np.asarray(N, dtype=np.float64),
+                                     np.asarray(D_final, dtype=np.float64))
+    n, d_final = np.ravel(n), np.ravel(d_final)
+    rng = np.random.default_rng(seed)
+    effects = rng.normal(0.0, tau, len(n))
+    fractions = np.geomspace(first_fraction, 1.0, num_checkpoints)
+    run_n = np.repeat(n, num_checkpoints)
+    tokens = (d_final[:, None] * fractions[None, :]).ravel()
+    run = np.repeat(np.arange(len(n)), num_checkpoints)
+    with jax.enable_x64(True):
+        log_mean = np.asarray(law.log_mean({k: jnp.asarray(float(v)) for k, v in params.items()},
+                                           {"N": jnp.log(run_n), "D": jnp.log(tokens)}))
+    loss = np.exp(log_mean + effects[run] + rng.normal(0.0, noise, len(run)))
+    frame = pd.DataFrame({"run": [f"run{i}" for i in run], "N": run_n, "D": tokens,
+                          "C": flops_factor * run_n * tokens, "loss": loss})
+    frame.attrs["run_effects"] = dict(zip([f"run{i}" for i in range(len(n))], effects,
+                                          strict=True))
+    return frame
