@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,bench,docs]'
 	touch $(STAMP)
 
-# The benchmark's comparison row needs PyMC + nutpie: not a dependency of the library.
+# The benchmark's comparison rows need PyMC + nutpie and PyStan: not dependencies of the library.
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev,bench,bench-pymc]'
+	$(BIN)/python -m pip install -q -e '.[dev,bench,bench-pymc,bench-stan]'
 	touch $(BENCH_STAMP)
 
 demo: $(STAMP)

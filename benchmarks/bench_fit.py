@@ -1,6 +1,6 @@
 """Speed benchmark: one ~250-run Chinchilla fit, bayes_scaling vs the alternatives, in one run.
 
-Every row runs in its own fresh Python process (so "cold" really is cold and the
+The alternatives' rows live in ``peers.py``. Every row runs in its own fresh Python process (so "cold" really is cold and the
 peak memory column is that row's own maximum resident set size). Rows:
 
 * ``bayes_scaling cold (no cache)``: import + trace + compile + sample, with the
@@ -13,6 +13,8 @@ peak memory column is that row's own maximum resident set size). Rows:
 * ``numpyro plain``: a plain NumPyro model (raw log A, alpha, log B, beta,
   log E; diagonal mass matrix; ``MCMC.run``), warm (second run of the same object).
 * ``emcee``: 32 walkers x 6,000 steps (1,000 discarded), ESS with walkers as chains.
+* ``stan (pystan)``: the plain model in Stan (PyStan 3), sampling time of new data
+  after a one-off C++ compile (reported in the note); ``make bench`` installs it.
 * ``classical approach 3``: Huber/L-BFGS grid fit + bootstrap, when
   ``bayes_scaling.baselines.classical`` is available.
 * ``fit_many``: many independent fits in one compiled program, and a Python
@@ -41,31 +43,13 @@ import datetime
 import itertools
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 
-NAMES = ("E", "A", "alpha", "B", "beta")
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _min_bulk_ess(draws: dict) -> float:
-    """``draws[name]`` shaped (chains, draws)."""
-    from arviz_stats.base import array_stats
-
-    return float(min(array_stats.ess(draws[n], chain_axis=0, draw_axis=1, method="bulk")
-                     for n in NAMES))
-
-
-def _max_rhat(draws: dict) -> float:
-    from arviz_stats.base import array_stats
-
-    return float(max(array_stats.rhat(draws[n], chain_axis=0, draw_axis=1) for n in NAMES))
+from _common import NAMES, max_rhat, min_bulk_ess, peak_mb
+from peers import row_classical, row_emcee, row_numpyro_plain, row_pymc_nutpie, row_stan
 
 
 # ----------------------------------------------------------------------------- rows
@@ -78,8 +62,8 @@ def row_bayes_cold() -> dict:
     fit = bs.fit(runs, seed=0, warn=False)
     seconds = time.perf_counter() - start
     draws = {n: fit.posterior["posterior"][n].values for n in NAMES}
-    return {"seconds": seconds, "import_s": import_s, "ess": _min_bulk_ess(draws),
-            "rhat": _max_rhat(draws),
+    return {"seconds": seconds, "import_s": import_s, "ess": min_bulk_ess(draws),
+            "rhat": max_rhat(draws),
             "divergences": int(fit.posterior["sample_stats"]["diverging"].sum()),
             "note": f"import {import_s:.2f} s"}
 
@@ -93,159 +77,8 @@ def row_bayes_warm() -> dict:
     fit = bs.fit(runs, seed=1, warn=False)
     seconds = time.perf_counter() - start
     draws = {n: fit.posterior["posterior"][n].values for n in NAMES}
-    return {"seconds": seconds, "ess": _min_bulk_ess(draws), "rhat": _max_rhat(draws),
+    return {"seconds": seconds, "ess": min_bulk_ess(draws), "rhat": max_rhat(draws),
             "divergences": int(fit.posterior["sample_stats"]["diverging"].sum())}
-
-
-def _plain_model(log_n, log_d, log_loss=None):
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-    from jax.scipy.special import logsumexp
-
-    log_a = numpyro.sample("log_A", dist.Normal(6.0, 3.0))
-    alpha = numpyro.sample("alpha", dist.LogNormal(jnp.log(0.3), 0.5))
-    log_b = numpyro.sample("log_B", dist.Normal(6.0, 3.0))
-    beta = numpyro.sample("beta", dist.LogNormal(jnp.log(0.3), 0.5))
-    log_e = numpyro.sample("log_E", dist.Normal(0.5, 0.5))
-    sigma = numpyro.sample("sigma", dist.HalfNormal(0.05))
-    mean = logsumexp(jnp.stack(jnp.broadcast_arrays(
-        log_e, log_a - alpha * log_n, log_b - beta * log_d)), axis=0)
-    numpyro.sample("log_loss", dist.Normal(mean, sigma), obs=log_loss)
-
-
-def row_numpyro_plain() -> dict:
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-    from numpyro.infer import MCMC, NUTS
-
-    import bayes_scaling as bs  # host devices for parallel chains
-
-    def data(seed):
-        runs = bs.example_runs(seed=seed)
-        return (jnp.log(jnp.asarray(runs["N"].to_numpy())),
-                jnp.log(jnp.asarray(runs["D"].to_numpy())),
-                jnp.log(jnp.asarray(runs["loss"].to_numpy())))
-
-    with jax.enable_x64(True):
-        mcmc = MCMC(NUTS(_plain_model), num_warmup=1000, num_samples=1000, num_chains=4,
-                    chain_method="parallel", progress_bar=False)
-        mcmc.run(jax.random.PRNGKey(0), *data(0))
-        start = time.perf_counter()
-        mcmc.run(jax.random.PRNGKey(1), *data(1))
-        seconds = time.perf_counter() - start
-        samples = mcmc.get_samples(group_by_chain=True)
-    draws = {"E": np.exp(np.asarray(samples["log_E"])), "A": np.exp(np.asarray(samples["log_A"])),
-             "B": np.exp(np.asarray(samples["log_B"])), "alpha": np.asarray(samples["alpha"]),
-             "beta": np.asarray(samples["beta"])}
-    steps = float(np.mean(mcmc.get_extra_fields()["num_steps"])) if "num_steps" in \
-        mcmc.get_extra_fields() else float("nan")
-    return {"seconds": seconds, "ess": _min_bulk_ess(draws), "rhat": _max_rhat(draws),
-            "divergences": int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum()),
-            "note": f"mean leapfrog steps {steps:.0f}" if steps == steps else ""}
-
-
-def row_emcee() -> dict:
-    import emcee
-    import numpy as np
-    from scipy.special import logsumexp
-
-    import bayes_scaling as bs
-
-    runs = bs.example_runs(seed=1)
-    log_n, log_d = np.log(runs["N"].to_numpy()), np.log(runs["D"].to_numpy())
-    log_loss = np.log(runs["loss"].to_numpy())
-
-    def log_prob(theta):  # vectorised over walkers: theta (W, 6)
-        log_a, alpha, log_b, beta, log_e, log_sigma = theta.T
-        ok = (alpha > 0) & (beta > 0) & (log_sigma < 0)
-        mean = logsumexp(np.stack(np.broadcast_arrays(
-            log_e[:, None], log_a[:, None] - alpha[:, None] * log_n,
-            log_b[:, None] - beta[:, None] * log_d)), axis=0)
-        sigma = np.exp(log_sigma)[:, None]
-        lp = -0.5 * np.sum(((log_loss - mean) / sigma) ** 2, axis=1) - log_loss.size * np.log(
-            sigma[:, 0])
-        lp += -0.5 * (np.log(np.maximum(alpha, 1e-12) / 0.3) / 0.5) ** 2 - np.log(
-            np.maximum(alpha, 1e-12))
-        lp += -0.5 * (np.log(np.maximum(beta, 1e-12) / 0.3) / 0.5) ** 2 - np.log(
-            np.maximum(beta, 1e-12))
-        return np.where(ok, lp, -np.inf)
-
-    rng = np.random.default_rng(0)
-    start_point = np.array([6.2, 0.35, 7.6, 0.37, 0.6, np.log(0.007)])
-    p0 = start_point + 1e-3 * rng.normal(size=(32, 6))
-    sampler = emcee.EnsembleSampler(32, 6, log_prob, vectorize=True)
-    start = time.perf_counter()
-    sampler.run_mcmc(p0, 6000, progress=False)
-    seconds = time.perf_counter() - start
-    chain = sampler.get_chain(discard=1000)  # (steps, walkers, dim)
-    chain = np.swapaxes(chain, 0, 1)
-    draws = {"A": np.exp(chain[..., 0]), "alpha": chain[..., 1], "B": np.exp(chain[..., 2]),
-             "beta": chain[..., 3], "E": np.exp(chain[..., 4])}
-    return {"seconds": seconds, "ess": _min_bulk_ess(draws), "rhat": _max_rhat(draws),
-            "divergences": 0, "note": "32 walkers x 6000 steps, started at the optimum"}
-
-
-def row_pymc_nutpie() -> dict:
-    """PyMC model (raw parameters, as the plain NumPyro row) sampled by nutpie (numba backend)."""
-    try:
-        import nutpie
-        import pymc as pm
-    except ImportError:
-        return {"skipped": "pymc / nutpie not installed (pip install -e '.[bench-pymc]')"}
-    import numpy as np
-    import pytensor.tensor as pt
-
-    import bayes_scaling as bs
-
-    def compiled(seed):
-        runs = bs.example_runs(seed=seed)
-        log_n, log_d = np.log(runs["N"].to_numpy()), np.log(runs["D"].to_numpy())
-        with pm.Model() as model:
-            log_a = pm.Normal("log_A", 6.0, 3.0)
-            alpha = pm.LogNormal("alpha", np.log(0.3), 0.5)
-            log_b = pm.Normal("log_B", 6.0, 3.0)
-            beta = pm.LogNormal("beta", np.log(0.3), 0.5)
-            log_e = pm.Normal("log_E", 0.5, 0.5)
-            sigma = pm.HalfNormal("sigma", 0.05)
-            terms = pt.stack([log_e + 0.0 * log_n, log_a - alpha * log_n, log_b - beta * log_d])
-            pm.Normal("log_loss", pm.math.logsumexp(terms, axis=0)[0], sigma,
-                      observed=np.log(runs["loss"].to_numpy()))
-        start = time.perf_counter()
-        out = nutpie.compile_pymc_model(model)
-        return out, time.perf_counter() - start
-
-    first, _ = compiled(0)
-    nutpie.sample(first, draws=1000, tune=1000, chains=4, seed=0, progress_bar=False)
-    model, compile_s = compiled(1)  # new data: nutpie compiles again (numba)
-    start = time.perf_counter()
-    trace = nutpie.sample(model, draws=1000, tune=1000, chains=4, seed=1, progress_bar=False)
-    seconds = time.perf_counter() - start
-    post = trace.posterior if hasattr(trace, "posterior") else trace["posterior"]
-    draws = {"E": np.exp(post["log_E"].values), "A": np.exp(post["log_A"].values),
-             "B": np.exp(post["log_B"].values), "alpha": post["alpha"].values,
-             "beta": post["beta"].values}
-    stats = trace.sample_stats if hasattr(trace, "sample_stats") else trace["sample_stats"]
-    divergences = int(np.asarray(stats["diverging"]).sum())
-    steps = float(np.mean(stats["n_steps"])) if "n_steps" in stats else float("nan")
-    return {"seconds": seconds, "ess": _min_bulk_ess(draws), "rhat": _max_rhat(draws),
-            "divergences": divergences,
-            "note": f"sampling only; +{compile_s:.1f} s compile for new data; "
-                    f"mean leapfrog steps {steps:.0f}"}
-
-
-def row_classical() -> dict:
-    import bayes_scaling as bs
-
-    try:
-        from bayes_scaling.baselines import fit_approach3
-    except ImportError:
-        return {"skipped": "bayes_scaling.baselines.classical not available"}
-    runs = bs.example_runs(seed=1)
-    start = time.perf_counter()
-    fit_approach3(runs, grid="full", num_bootstrap=4000, seed=0)
-    return {"seconds": time.perf_counter() - start, "note": "4,500-start grid + 4,000 bootstrap"}
 
 
 def row_fit_many(num: int) -> dict:
@@ -338,8 +171,8 @@ def row_new_shapes(max_bucket: int) -> dict:
                         "precision": precision + ("" if fitted == precision else f" -> {fitted}"),
                         "bucket": bucket, "runs": size,
                         "seconds": seconds, "first_fit_s": first_s,
-                        "compiles": clock.count, "ess": _min_bulk_ess(draws),
-                        "rhat": _max_rhat(draws),
+                        "compiles": clock.count, "ess": min_bulk_ess(draws),
+                        "rhat": max_rhat(draws),
                         "divergences": int(fit.posterior["sample_stats"]["diverging"].sum())})
     return {"rows": out}
 
@@ -402,8 +235,8 @@ def row_big(num_runs: int) -> dict:
     sequential = bucket_size(num_runs) > SEQUENTIAL_ABOVE  # big tables: one chain at a time
     lanes = 1 if sequential else min(chains, jax.local_device_count(), os.cpu_count() or 1)
     floor = grad_s * steps * iterations * chains / lanes
-    return {"seconds": seconds, "compile_s": clock.seconds, "ess": _min_bulk_ess(draws),
-            "rhat": _max_rhat(draws), "divergences": int(stats["diverging"].sum()),
+    return {"seconds": seconds, "compile_s": clock.seconds, "ess": min_bulk_ess(draws),
+            "rhat": max_rhat(draws), "divergences": int(stats["diverging"].sum()),
             "mean_steps": steps, "grad_ms": 1e3 * grad_s, "floor_s": floor, "lanes": lanes,
             "note": f"{num_runs} runs", "precision": fit.sampler.precision}
 
@@ -433,6 +266,7 @@ ROWS = {
     "numpyro_plain": row_numpyro_plain,
     "emcee": row_emcee,
     "pymc_nutpie": row_pymc_nutpie,
+    "stan": row_stan,
     "classical": row_classical,
 }
 
@@ -442,7 +276,7 @@ def _child(name: str, arg: int | None) -> None:
     result = func() if func else {"fit_many": row_fit_many, "fit_loop": row_fit_loop,
                                    "fit_many_mixed": row_fit_many_mixed, "big": row_big,
                                    "new_shapes": row_new_shapes}[name](arg)
-    result["peak_mb"] = _peak_mb()
+    result["peak_mb"] = peak_mb()
     print("RESULT " + json.dumps(result))
 
 
@@ -476,7 +310,7 @@ _LOADS: list[str] = []
 
 
 #: Row groups for ``--rows`` (default: all).
-ROW_GROUPS = ("cold", "warm", "plain", "emcee", "pymc", "classical", "many", "loop",
+ROW_GROUPS = ("cold", "warm", "plain", "emcee", "pymc", "stan", "classical", "many", "loop",
               "new_shapes", "big", "many_mixed")
 
 
@@ -516,7 +350,7 @@ def _markdown(results: dict, args, started: datetime.datetime, total_s: float) -
         lines.append("")
         warm = single.get("bayes_scaling warm", {}).get("ess_per_s")
         ratios = []
-        for other in ("numpyro plain (warm)", "emcee", "pymc + nutpie"):
+        for other in ("numpyro plain (warm)", "emcee", "pymc + nutpie", "stan (pystan)"):
             ref = single.get(other, {}).get("ess_per_s")
             if warm and ref:
                 ratios.append(f"- ESS/s, bayes_scaling warm / {other}: {warm / ref:.1f}x")
@@ -585,7 +419,8 @@ def _markdown(results: dict, args, started: datetime.datetime, total_s: float) -
                       "< 120 s and < 2,048 MB.", ""]
     lines += ["Machine load (1-minute load average before-after each row, "
               f"{os.cpu_count()} cores shared with other jobs): " + "; ".join(_LOADS) + ".", ""]
-    lines += ["Not measured here: GPU rows (no accelerator in this run) and Stan.", ""]
+    if jax.default_backend() == "cpu":
+        lines += ["Not measured here: GPU rows (no accelerator in this run).", ""]
     return "\n".join(lines)
 
 
@@ -633,6 +468,8 @@ def main() -> None:
             results["emcee"] = _run("emcee", env)
         if "pymc" in want:
             results["pymc + nutpie"] = _run("pymc_nutpie", env)
+        if "stan" in want:
+            results["stan (pystan)"] = _run("stan", env)
         if "classical" in want:
             results["classical approach 3"] = _run("classical", env)
         if "many" in want:

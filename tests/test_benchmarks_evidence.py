@@ -17,6 +17,8 @@ KNOWN = {
         "method constants, not results (the 65% split of extrapolation.field.split_sweep, the "
         "50%/90% levels, Gneiting & Raftery 2007, the interval score's 20 = 2 / (1 - 0.9)); "
         "better formatted from their constants by the script's owner",
+    ("peers.py", "\ndata { int<lower=1> n;"):
+        "Stan model code (the plain model's priors), not a report",
 }
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w])")
 

@@ -239,6 +239,22 @@ def test_a_new_table_size_inside_a_seen_bucket_compiles_nothing(seed):
     assert six.draws("run_effect").shape == (SMALL["chains"] * SMALL["draws"], 6)
 
 
+def test_outlier_report_checks_each_checkpoint_against_its_own_run(seed):
+    """Runs sit tau = 0.05 (10 sigma) around the law: the report centres each checkpoint
+    on law + its run's effect, so one checkpoint raised by 0.08 in log-loss (16 sigma)
+    has p < 1e-3 (measured 7e-5; centred on the law alone, as before, p = 0.04), and the
+    clean 39 are not flagged: a clean checkpoint's two-sided p < 0.001 has probability
+    <= 0.001, so >= 3 of 39 by chance has probability < 1e-5."""
+    from bayes_scaling.checks import outlier_report
+
+    table = _checkpoints(seed=4, tau=0.05)
+    bad = table.index[13]
+    table.loc[bad, "loss"] *= np.exp(0.08)
+    report = outlier_report(fit_learning_curves(table, seed=seed, warn=False, **SMALL))
+    assert report.loc[bad, "p_value"] < 1e-3, report.loc[bad]
+    assert (report.drop(index=bad)["p_value"] < 1e-3).sum() <= 2, report
+
+
 def _coverage(seeds, tau=TAU, sampler=None, fit_seed=0):
     """Share of data sets whose 90% predictive band for a new run's loss (at N_NEW, 20
     tokens per parameter) covers that run's simulated loss, for both models."""

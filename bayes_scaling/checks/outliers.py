@@ -47,6 +47,7 @@ import numpy as np
 from .._lazy import lazy_import
 from ..compare.loo import with_log_likelihood
 from ..inference.diagnostics import PriorDominatedWarning, RegimeWarning
+from ..results.learning_curves import LearningCurveFit
 
 azs = lazy_import("arviz_stats")
 pd = lazy_import("pandas")
@@ -92,9 +93,21 @@ def _noise_at_runs(fit: ScalingFit, name: str) -> np.ndarray:
     return values[:, None]
 
 
-def _conditional_cdf(fit: ScalingFit, log_mean: np.ndarray) -> np.ndarray:
+def _centre_and_scale(fit: ScalingFit) -> tuple[np.ndarray, np.ndarray]:
+    """Draws of each run's log-loss centre and noise scale under the fit's own model.
+
+    Checkpoints of a learning-curve fit are centred on the law plus their run's
+    effect (and the AR(1) prediction from the previous checkpoint): the law alone
+    would flag every checkpoint of a run that sits above the law.
+    """
+    if isinstance(fit, LearningCurveFit):
+        return fit.checkpoint_moments()
+    return log_mean_at_runs(fit), _noise_at_runs(fit, "sigma")
+
+
+def _conditional_cdf(fit: ScalingFit, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``P(log loss_rep <= log loss_obs | draw)`` per draw and run (exact, no noise sampling)."""
-    z = (np.log(fit.runs.loss)[None, :] - log_mean) / _noise_at_runs(fit, "sigma")
+    z = (np.log(fit.runs.loss)[None, :] - centre) / scale
     if fit.likelihood == "student_t":
         return stats.t.cdf(z, _noise_at_runs(fit, "nu"))
     return stats.norm.cdf(z)
@@ -141,12 +154,13 @@ def outlier_report(
     -------
     DataFrame
         Indexed like ``fit.runs.frame``: ``N``, ``D``, ``C``, ``loss`` (as
-        present), ``predicted`` (posterior median of the loss curve),
+        present), ``predicted`` (posterior median of the loss curve; of a learning-curve
+        fit: of the checkpoint's run, with its run effect and AR(1) term),
         ``log_residual``, ``p_value``, ``p_loo``, ``pareto_k``, ``flagged``,
         ``reason``.
     """
-    log_mean = log_mean_at_runs(fit)
-    cdf = _conditional_cdf(fit, log_mean)
+    log_mean, scale = _centre_and_scale(fit)
+    cdf = _conditional_cdf(fit, log_mean, scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # arviz warns on high k; we report k per run
         loo = azs.loo(with_log_likelihood(fit), pointwise=True, var_name="log_loss")

@@ -211,6 +211,25 @@ class LearningCurveFit(ScalingFit):
         table["level"] = level
         return table
 
+    def checkpoint_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Draws of each checkpoint's log-loss centre and noise scale under the model.
+
+        Given its run's effect ``u_i`` (and, with ``ar1``, the residual of the run's
+        previous checkpoint), checkpoint ``j`` is Normal (or Student-t) around the
+        returned centre with the returned scale: the distribution the outlier report
+        checks each checkpoint against. Shapes ``(num_draws, checkpoints)``.
+        """
+        _, run_index, prev, has_prev = _run_structure(self.runs.frame)
+        log_mean = self._log_mean_draws({k: np.log(self.runs.column(k)) for k in self.law.inputs})
+        log_mean = log_mean + self.draws("run_effect")[:, run_index]
+        sigma = self.draws("sigma")[:, None]
+        if not self.ar1:
+            return log_mean, np.broadcast_to(sigma, log_mean.shape)
+        rho = self.draws("rho")[:, None]
+        resid = np.log(self.runs.loss)[None, :] - log_mean
+        centre = log_mean + np.where(has_prev, rho * resid[:, prev], 0.0)
+        return centre, sigma * np.where(has_prev, np.sqrt(1.0 - rho**2), 1.0)
+
     def noise_draws(self, shape: tuple[int, int], key: jax.Array) -> np.ndarray:
         """Noise of one new run's observed log-loss: its run effect plus checkpoint noise."""
         key_obs, key_run = jax.random.split(key)
