@@ -99,7 +99,9 @@ def row(checkpoints: int, collapsed: bool, ar1: bool) -> dict:
     chains, iterations = fit.sampler.chains, fit.sampler.warmup + fit.sampler.draws
     sequential = len(table) > SEQUENTIAL_ABOVE  # big arguments: one chain at a time
     lanes = 1 if sequential else min(chains, jax.local_device_count(), os.cpu_count() or 1)
+    outside = sorted(set(truth) - set(inside))
     return {"seconds": seconds, "precision": fit.sampler.precision,
+            "outside": ", ".join(outside) or "-", "tau_realised": float(np.std(true_u)),
             "divergences": int(stats["diverging"].sum()),
             "rhat": float(summary["r_hat"].max()), "ess": float(summary["ess_bulk"].min()),
             "inside": f"{len(inside)}/{len(truth)}", "effects_covered": covered,
@@ -130,18 +132,23 @@ def _markdown(rows: list[tuple[str, dict]], started: datetime.datetime, total: f
              "run effects = share of the true effects inside their 90% bands.", "",
              "| model | checkpoints | precision | seconds | peak MB | mean leapfrog steps | "
              "ms per gradient | floor (s) | seconds / floor | div | max R-hat | min ESS | "
-             "truth inside | run effects covered |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "truth inside | outside | tau (median) | run effects covered |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows:
         if "skipped" in r:
-            lines.append(f"| {name} | skipped: {r['skipped']} |" + " |" * 12)
+            lines.append(f"| {name} | skipped: {r['skipped']} |" + " |" * 13)
             continue
         lines.append(f"| {name} | {r['precision']} | {r['seconds']:.1f} | {r['peak_mb']:.0f} | "
                      f"{r['mean_steps']:.1f} | {r['grad_ms']:.3f} | {r['floor_s']:.1f} | "
                      f"{r['seconds'] / r['floor_s']:.1f} | {r['divergences']} | "
-                     f"{r['rhat']:.3f} | {r['ess']:.0f} | {r['inside']} | "
-                     f"{r['effects_covered']:.0%} |")
+                     f"{r['rhat']:.3f} | {r['ess']:.0f} | {r['inside']} | {r['outside']} | "
+                     f"{r['tau']:.4f} | {r['effects_covered']:.0%} |")
     timed = {name: r for name, r in rows if "seconds" in r}
+    if timed:
+        realised = next(iter(timed.values()))["tau_realised"]
+        lines += ["", f"tau is compared with the {TRUTH_NOISE['tau']} the run effects were "
+                  f"drawn with; the {RUNS} effects drawn have SD {realised:.4f}, which is what "
+                  "the data can show, so tau's 90% interval may exclude the generating value."]
     iid = [(name, r) for name, r in timed.items() if name.startswith("collapsed |")]
     if len(iid) >= 2:
         (a, ra), (b, rb) = iid[0], iid[-1]

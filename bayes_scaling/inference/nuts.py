@@ -54,7 +54,7 @@ from .laplace import laplace
 from .progress import progress_bar, progress_enabled
 
 __all__ = ["SamplerConfig", "NutsResult", "run_nuts", "run_nuts_batched", "choose_chain_method",
-           "compiled_sampler_count", "trace_count", "fits_mesh", "FITS_AXIS", "resolve_sampler"]
+           "on_accelerator", "compiled_sampler_count", "trace_count", "fits_mesh", "FITS_AXIS", "resolve_sampler"]
 
 #: Name of the mesh axis over which batched fits are sharded.
 FITS_AXIS = "fits"
@@ -166,11 +166,17 @@ class _ChainTrace(NamedTuple):
     float32_gap: Any
 
 
+def on_accelerator() -> bool:
+    """Whether JAX computes on a GPU or TPU: chains and batched fits are vectorised there
+    (one program runs every lane in lock step), mapped one after another on CPU."""
+    return jax.default_backend() != "cpu"
+
+
 def choose_chain_method(chains: int) -> str:
     """Parallel when each chain has a device, else sequential on CPU, vectorised elsewhere."""
     if chains > 1 and jax.local_device_count() >= chains:
         return "parallel"
-    return "sequential" if jax.default_backend() == "cpu" else "vectorized"
+    return "vectorized" if on_accelerator() else "sequential"
 
 
 def fits_mesh() -> Mesh:
@@ -396,7 +402,7 @@ def run_nuts(
     layout = config.chain_method or choose_chain_method(config.chains)
     if layout == "parallel" and jax.local_device_count() < config.chains:
         layout = choose_chain_method(1)
-    if (config.chain_method is None and layout == "parallel" and jax.default_backend() == "cpu"
+    if (config.chain_method is None and layout == "parallel" and not on_accelerator()
             and max(np.size(x) for x in jax.tree_util.tree_leaves(dict(model_kwargs)))
             > SEQUENTIAL_ABOVE):
         # Parallel CPU chains on big tables grow the resident memory with every
@@ -461,7 +467,7 @@ def run_nuts_batched(
     chain_keys = jax.vmap(lambda k: jax.random.split(k, config.chains))(keys)
     num = int(chain_keys.shape[0])
     devices = jax.local_device_count()
-    mapped = jax.default_backend() == "cpu"
+    mapped = not on_accelerator()
     if mapped:
         # vmap-ed NUTS runs in lock step (every lane waits for the deepest tree), which
         # on CPU is slower than running the (data set, chain) pairs one after another.

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._lazy import lazy_import
+from ..inference import nuts
 from ..inference.buckets import bucket_size, pad_model_kwargs
 from ..inference.diagnostics import checked_names, sampling_numbers
 from ..inference.intervals import DEFAULT_LEVEL
@@ -272,7 +273,7 @@ def fit_many(
         by_size[bucket_size(runs.num_runs)].append(i)
     devices = jax.local_device_count()
     if batch_size is None:
-        batch_size = devices if jax.default_backend() == "cpu" else 64
+        batch_size = 64 if nuts.on_accelerator() else devices
     step = max(devices, batch_size - batch_size % devices)
     results: dict[int, tuple[dict, dict]] = {}
     start = time.perf_counter()
