@@ -214,5 +214,6 @@ def row_stan() -> dict:
              "B": np.exp(chains("log_B")), "alpha": chains("alpha"), "beta": chains("beta")}
     return {"seconds": seconds, "ess": min_bulk_ess(draws), "rhat": max_rhat(draws),
             "divergences": int(np.sum(fit["divergent__"])),
-            "note": f"sampling only; +{compile_s:.1f} s C++ compile of the model (once); "
+            "note": f"sampling only; +{compile_s:.1f} s to build the model (httpstan caches "
+                    "the compiled C++ across processes: a machine's first build compiles it); "
                     f"mean leapfrog steps {float(np.mean(fit['n_leapfrog__'])):.0f}"}
