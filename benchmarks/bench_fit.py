@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 
-from _common import NAMES, max_rhat, min_bulk_ess, peak_mb
+from _common import NAMES, gradient_seconds, max_rhat, min_bulk_ess, peak_mb
 from peers import row_classical, row_emcee, row_numpyro_plain, row_pymc_nutpie, row_stan
 
 
@@ -178,40 +178,19 @@ def row_new_shapes(max_bucket: int) -> dict:
 
 
 def _gradient_seconds(fit) -> float:
-    """Seconds per gradient of the (padded, masked) potential NUTS ran on, jitted.
-
-    The fit's precision decides which: the float64 potential, or the mixed one
-    (float32 data and per-run work, float64 sums) of ``SamplerConfig(precision="mixed")``.
-    """
+    """Seconds per gradient of the (padded, masked) potential NUTS ran on, jitted, in the
+    fit's precision (float64, or mixed: float32 data and per-run work, float64 sums)."""
     import jax
-    from jax.flatten_util import ravel_pytree
-    from numpyro.infer.util import initialize_model
 
     from bayes_scaling.inference.buckets import pad_model_kwargs
-    from bayes_scaling.inference.precision import mixed_potential, narrow
     from bayes_scaling.models.scaling import build_model
     from bayes_scaling.models.setup import prepare as _prepare
 
     with jax.enable_x64(True):
         runs, _, kwargs = _prepare(fit.runs, fit.law, fit.likelihood, {}, 6.0, None)
-        padded = pad_model_kwargs(kwargs, runs.num_runs)
-        model = build_model(fit.law, fit.likelihood)
-        info = initialize_model(jax.random.PRNGKey(0), model, model_kwargs=padded,
-                                dynamic_args=True)
-        z = info.param_info.z
-        if fit.sampler.precision == "mixed":
-            z, unravel = ravel_pytree(narrow(z))
-            padded = narrow(padded)  # as NUTS holds them: cast once, not per gradient
-            grad = jax.jit(jax.grad(lambda z, kw: mixed_potential(model, kw, unravel)(z)))
-        else:
-            grad = jax.jit(jax.grad(lambda z, kw: info.potential_fn(**kw)(z)))
-        jax.block_until_ready(grad(z, padded))
-        calls = 200
-        start = time.perf_counter()
-        for _ in range(calls):
-            g = grad(z, padded)
-        jax.block_until_ready(g)
-        return (time.perf_counter() - start) / calls
+        return gradient_seconds(build_model(fit.law, fit.likelihood),
+                                pad_model_kwargs(kwargs, runs.num_runs), fit.sampler.precision,
+                                calls=200)
 
 
 def row_big(num_runs: int) -> dict:

@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+from _common import gradient_seconds
+
 RUNS = 100
 TRUTH_NOISE = {"tau": 0.02, "sigma": 0.005}
 
@@ -45,10 +47,7 @@ def _table(checkpoints: int):
 def _gradient_seconds(fit, collapsed: bool) -> float:
     """Seconds per gradient of the potential NUTS ran on (its precision), jitted."""
     import jax
-    from jax.flatten_util import ravel_pytree
-    from numpyro.infer.util import initialize_model
 
-    from bayes_scaling.inference.precision import mixed_potential, narrow
     from bayes_scaling.models.learning_curves import build_learning_curve_model
     from bayes_scaling.results.learning_curves import _collapsed_kwargs, _model_kwargs
 
@@ -56,22 +55,7 @@ def _gradient_seconds(fit, collapsed: bool) -> float:
     with jax.enable_x64(True):
         kwargs = (_collapsed_kwargs if collapsed else _model_kwargs)(
             fit.law, fit.runs, fit.design, fit.priors)[1]
-        info = initialize_model(jax.random.PRNGKey(0), model, model_kwargs=kwargs,
-                                dynamic_args=True)
-        z = info.param_info.z
-        if fit.sampler.precision == "mixed":
-            z, unravel = ravel_pytree(narrow(z))
-            kwargs = narrow(kwargs)
-            grad = jax.jit(jax.grad(lambda z, kw: mixed_potential(model, kw, unravel)(z)))
-        else:
-            grad = jax.jit(jax.grad(lambda z, kw: info.potential_fn(**kw)(z)))
-        jax.block_until_ready(grad(z, kwargs))
-        calls = 100
-        start = time.perf_counter()
-        for _ in range(calls):
-            g = grad(z, kwargs)
-        jax.block_until_ready(g)
-        return (time.perf_counter() - start) / calls
+        return gradient_seconds(model, kwargs, fit.sampler.precision)
 
 
 def row(checkpoints: int, collapsed: bool, ar1: bool) -> dict:
