@@ -1,6 +1,6 @@
 """The Laplace step before sampling: mode and inverse-Hessian scale of a flat potential.
 
-NUTS samples in coordinates standardised by it (see :class:`.nuts.SamplerConfig`,
+NUTS samples in coordinates standardised by it (see :class:`.config.SamplerConfig`,
 ``laplace``), so leapfrog steps per draw do not grow with the number of runs.
 """
 
