@@ -42,7 +42,7 @@ def test_vectorised_chains_equal_sequential_chains(seed):
 def test_fit_many_vmapped_over_data_sets_equals_the_cpu_layout(accelerator, seed):
     """``fit_many``'s layout on one GPU (one vmapped program over data sets) gives the
     draws of the CPU layout (data set x chain lanes mapped one after another). Several
-    GPUs shard the same program: the next test runs it over the 4 host devices."""
+    GPUs shard the same program: the next test (-m slow) runs it over the 4 host devices."""
     config = inference.SamplerConfig(**SHORT)
     with jax.enable_x64(True):
         model, stacked, keys = _batched_inputs(_tables([1, 2, 3]), seed=seed)
@@ -57,6 +57,7 @@ def test_fit_many_vmapped_over_data_sets_equals_the_cpu_layout(accelerator, seed
         np.testing.assert_allclose(vmapped.samples[name], mapped.samples[name], rtol=1e-6)
 
 
+@pytest.mark.slow  # default-suite budget (compiles a sharded vmapped program, ~13 s)
 def test_fit_many_on_an_accelerator_batches_64_tables_per_call(accelerator, seed):
     """The accelerator default batch (64 tables per compiled call) on 3 tables: one call,
     sharded over the local devices as over several GPUs (padded and trimmed), each fit
