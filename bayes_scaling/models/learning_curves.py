@@ -42,9 +42,9 @@ def chunked_layout(run_index: np.ndarray, tokens: np.ndarray, num_runs: int,
     Rows are sorted by run, then tokens (so a checkpoint's predecessor is the slot
     before it), and each run is padded to a multiple of ``chunk`` slots (a power
     of two near the median checkpoints per run, at most 64). Per-run sums are
-    then sums along the chunk axis plus a sum over a few chunks per run: XLA on
-    CPU runs a scatter over every checkpoint (``segment_sum``) ~3x slower than the
-    law's own gradient, a reduction along an axis at a fraction of it. ``pad``
+    then sums along the chunk axis plus a sum over a few chunks per run: on XLA
+    CPU a scatter over every checkpoint (``segment_sum``) costs more than the
+    law's own gradient, a reduction along an axis a fraction of it. ``pad``
     maps the numbers of chunks and of runs to padded sizes (shape buckets): a
     padded slot repeats a real row and is masked out, a padded run has no slot.
 

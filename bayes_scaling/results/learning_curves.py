@@ -405,8 +405,8 @@ def fit_learning_curves(
         Integrate the run effects out in closed form while sampling and draw them
         afterwards from their exact conditional (:mod:`bayes_scaling.models.learning_curves`):
         the same posterior, a sampler of a handful of dimensions at any number of
-        runs (10x fewer leapfrog steps on small tables, 100,000 checkpoints in
-        minutes). Default: ``True`` for normal noise; Student-t noise has no closed
+        runs (timings beside the latent model: ``benchmarks/LEARNING_CURVES.md``).
+        Default: ``True`` for normal noise; Student-t noise has no closed
         form (``collapsed=True`` then raises), so its run effects are sampled.
 
     Returns
