@@ -14,7 +14,7 @@ from ..data.runs import RunsTable
 from ..laws import Law
 from ..models.groups import GroupStructure
 from .nuts import arviz_sample_stats
-from .pointwise import block_size
+from .pointwise import over_draw_blocks
 
 azb = lazy_import("arviz_base")
 xr = lazy_import("xarray")
@@ -79,13 +79,6 @@ def blocked_log_likelihood(model: Any, flat: dict[str, np.ndarray],
     model). Call inside
     ``jax.enable_x64(True)``.
     """
-    num_draws = next(iter(flat.values())).shape[0]
-    rows = int(np.size(kwargs["log_loss"]))
-    block = block_size(num_draws, rows)
     fn = _log_likelihood_fn(model)
-    out = np.empty((num_draws, rows), dtype=np.float64)
-    for lo in range(0, num_draws, block):
-        hi = min(lo + block, num_draws)
-        take = np.minimum(np.arange(lo, lo + block), num_draws - 1)
-        out[lo:hi] = np.asarray(fn({k: v[take] for k, v in flat.items()}, kwargs))[: hi - lo]
-    return out
+    return over_draw_blocks(lambda block: fn(block, kwargs), flat,
+                            int(np.size(kwargs["log_loss"])))

@@ -28,7 +28,7 @@ import numpyro.distributions as dist
 
 from .buckets import bucket_size
 
-__all__ = ["pointwise_log_likelihood", "block_size", "BLOCK_ELEMENTS"]
+__all__ = ["pointwise_log_likelihood", "block_size", "over_draw_blocks", "BLOCK_ELEMENTS"]
 
 #: Values (draws x padded runs) per block.
 BLOCK_ELEMENTS = 1 << 22
@@ -60,6 +60,40 @@ def block_size(num_draws: int, padded_runs: int) -> int:
     return min(block, 1 << max(0, (num_draws - 1).bit_length()))
 
 
+def over_draw_blocks(fn: Any, draws: Mapping[str, np.ndarray], rows: int,
+                     columns: int | None = None) -> Any:
+    """``fn`` over the draws in blocks of :func:`block_size` draws; results stacked on the host.
+
+    ``fn(block)`` takes a dict of ``(block, ...)`` draws and returns an array, or a
+    tuple of arrays, of shape ``(block, n)``; ``rows`` (values per draw inside
+    ``fn``) sets the block size. The last block is padded with repeats of its last
+    draw, so one compiled program serves every block. Each result is written into a
+    preallocated ``(num_draws, columns)`` float64 array (``columns``: keep the first
+    ``columns`` of ``n``; default all), so memory beyond the result stays a few blocks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> over_draw_blocks(lambda b: b["x"][:, None] * np.ones((1, 3)), {"x": np.arange(5.0)},
+    ...                  rows=3).sum(axis=1).tolist()
+    [0.0, 3.0, 6.0, 9.0, 12.0]
+    """
+    num_draws = next(iter(draws.values())).shape[0]
+    block = block_size(num_draws, rows)
+    out = None
+    for lo in range(0, num_draws, block):
+        hi = min(lo + block, num_draws)
+        take = np.minimum(np.arange(lo, lo + block), num_draws - 1)
+        result = fn({k: v[take] for k, v in draws.items()})
+        parts = result if isinstance(result, tuple) else (result,)
+        if out is None:
+            width = [np.shape(x)[1] if columns is None else columns for x in parts]
+            out = tuple(np.empty((num_draws, w), dtype=np.float64) for w in width)
+        for target, part in zip(out, parts, strict=True):
+            target[lo:hi] = np.asarray(part)[: hi - lo, : target.shape[1]]
+    return out if isinstance(result, tuple) else out[0]
+
+
 def pointwise_log_likelihood(fit: Any) -> np.ndarray:
     """``log p(log_loss_i | draw s)`` for every draw and run: shape ``(chains, draws, runs)``.
 
@@ -81,7 +115,6 @@ def pointwise_log_likelihood(fit: Any) -> np.ndarray:
     size = bucket_size(n)
     params = fit.param_draws()
     num_draws = next(iter(params.values())).shape[0]
-    block = block_size(num_draws, size)
     extra = size - n
 
     def pad_runs(values: np.ndarray) -> np.ndarray:
@@ -92,15 +125,10 @@ def pointwise_log_likelihood(fit: Any) -> np.ndarray:
     grouped = fit.groups is not None
     index = pad_runs(runs.group_index.astype(np.int32)) if grouped else np.zeros(size, np.int32)
     fn = _block_fn(fit.law, fit.likelihood, grouped)
-    out = np.empty((num_draws, n), dtype=np.float64)
     with jax.enable_x64(True):
         inputs = {k: jnp.asarray(v) for k, v in log_inputs.items()}
         loss, idx = jnp.asarray(log_loss), jnp.asarray(index)
-        for lo in range(0, num_draws, block):
-            hi = min(lo + block, num_draws)
-            # The last block is padded with repeats of its last draw: one program per block size.
-            take = np.minimum(np.arange(lo, lo + block), num_draws - 1)
-            chunk = {k: jnp.asarray(v[take]) for k, v in params.items()}
-            out[lo:hi] = np.asarray(fn(chunk, inputs, loss, idx))[: hi - lo, :n]
+        out = over_draw_blocks(lambda chunk: fn(chunk, inputs, loss, idx), params, size,
+                               columns=n)
     chains = int(fit.posterior["posterior"].sizes["chain"])
     return out.reshape(chains, num_draws // chains, n)

@@ -55,7 +55,7 @@ from ..inference.assembly import blocked_log_likelihood, posterior_tree, with_lo
 from ..inference.buckets import bucket_size
 from ..inference.intervals import DEFAULT_LEVEL, quantile_columns
 from ..inference.nuts import SamplerConfig, resolve_sampler, run_nuts
-from ..inference.pointwise import block_size
+from ..inference.pointwise import over_draw_blocks
 from ..inference.precision import fitted_config
 from ..laws import Law, get_law
 from ..laws.inputs import (
@@ -315,16 +315,9 @@ def _draw_run_effects(law: Law, ar1: bool, samples: Mapping[str, Any], kwargs: M
     names = [*law.param_names, "sigma", "tau", *(["rho"] if ar1 else [])]
     lead = np.shape(samples["tau"])
     flat = {k: np.asarray(samples[k], np.float64).reshape(-1) for k in names}
-    num_draws = flat["tau"].shape[0]
-    block = block_size(num_draws, int(np.size(kwargs["log_loss"])))
     fn = _conditional_fn(law, ar1)
-    mean, sd = np.empty((num_draws, num_runs)), np.empty((num_draws, num_runs))
-    for lo in range(0, num_draws, block):
-        hi = min(lo + block, num_draws)
-        take = np.minimum(np.arange(lo, lo + block), num_draws - 1)  # one program per block
-        m, s = fn({k: v[take] for k, v in flat.items()}, dict(kwargs))
-        mean[lo:hi] = np.asarray(m)[: hi - lo, :num_runs]
-        sd[lo:hi] = np.asarray(s)[: hi - lo, :num_runs]
+    mean, sd = over_draw_blocks(lambda block: fn(block, dict(kwargs)), flat,
+                                int(np.size(kwargs["log_loss"])), columns=num_runs)
     effect = mean + sd * np.asarray(jax.random.normal(key, mean.shape))
     return {"run_z": (effect / flat["tau"][:, None]).reshape(*lead, num_runs),
             "run_effect": effect.reshape(*lead, num_runs)}
