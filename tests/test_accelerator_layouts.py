@@ -39,6 +39,7 @@ def test_vectorised_chains_equal_sequential_chains(seed):
         np.testing.assert_allclose(vectorised.draws(name), sequential.draws(name), rtol=1e-6)
 
 
+@pytest.mark.slow  # default-suite budget (two compiled batch programs, ~16 s)
 def test_fit_many_vmapped_over_data_sets_equals_the_cpu_layout(accelerator, seed):
     """``fit_many``'s layout on one GPU (one vmapped program over data sets) gives the
     draws of the CPU layout (data set x chain lanes mapped one after another). Several

@@ -198,8 +198,10 @@ def test_collapsed_density_is_the_marginal_over_run_effects(ar1, padded):
     np.testing.assert_allclose(sd, [moments[r][1] for r in labels], rtol=1e-8)
 
 
-# AR(1) in -m slow (default-suite budget): its collapsed density is checked exactly above
-@pytest.mark.parametrize("ar1", [False, pytest.param(True, marks=pytest.mark.slow)])
+# -m slow (default-suite budget): the collapsed density is checked exactly above, and
+# the default suite's recovery test fits the collapsed model against known truth
+@pytest.mark.slow
+@pytest.mark.parametrize("ar1", [False, True])
 def test_collapsed_and_latent_fits_agree_in_distribution(ar1, seed):
     """The collapsed model (run effects integrated out, then drawn from their conditional)
     and the latent model (run effects sampled by NUTS) give one posterior: means of the
